@@ -1,0 +1,99 @@
+"""Flask commands: `flask init`, `flask demo seed`."""
+from __future__ import annotations
+
+import os
+import secrets
+import time
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.security import OWNER, SYSTEM_USERNAME, sync_roles
+
+BUILTIN_STATUSES = [
+    # name, kind, position, colour, description
+    ("angefragt", "start", 10, "#f0ad4e", "Anfrage eingegangen, noch nicht bestätigt."),
+    ("bestätigt", "confirmation", 20, "#5cb85c", "Termin ist bestätigt."),
+    ("storniert", "cancellation", 30, "#d9534f", "Termin wurde abgesagt."),
+    ("abgeschlossen", "completed", 40, "#337ab7", "Termin hat stattgefunden."),
+    ("nicht erschienen", "no_show", 50, "#777777", "Kund:in ist nicht erschienen."),
+]
+DEFAULT_SETTINGS = [
+    ("business_name", "Terminbuch Demo", "Name des Betriebs (Rechnungen, E-Mails)"),
+    ("business_address", "", "Anschrift des Betriebs"),
+    ("reminder_hours", "24", "Erinnerung so viele Stunden vor dem Termin"),
+    ("booking_retention_days", "", "Aufbewahrung von Terminen in Tagen (leer = unbegrenzt)"),
+]
+
+
+def init_app_data() -> None:
+    """Roles, permissions, the system user, built-in statuses and settings. Idempotent."""
+    from app.models import BookingStatus, Setting
+
+    appbuilder = current_app.appbuilder
+    sync_roles(appbuilder)
+    sm = appbuilder.sm
+    if sm.find_user(username=SYSTEM_USERNAME) is None:
+        user = sm.add_user(
+            SYSTEM_USERNAME, "System", "Terminbuch", "system@terminbuch.invalid",
+            sm.find_role(OWNER), password=secrets.token_urlsafe(32),
+        )
+        user.active = False  # acts for jobs and the seeder, never logs in
+        db.session.commit()
+    existing = set(db.session.scalars(select(BookingStatus.name)))
+    for name, kind, position, color, description in BUILTIN_STATUSES:
+        if name not in existing:
+            db.session.add(BookingStatus(
+                name=name, kind=kind, position=position, color=color,
+                description=description, builtin=True,
+            ))
+    existing = set(db.session.scalars(select(Setting.key)))
+    for key, value, description in DEFAULT_SETTINGS:
+        if key not in existing:
+            db.session.add(Setting(key=key, value=value, description=description))
+    from app.jobs.base import acting_as
+
+    with acting_as():
+        db.session.commit()
+
+
+demo = AppGroup("demo", help="Demo data.")
+
+
+@demo.command("seed")
+@click.option("--customers", default=2000, show_default=True)
+@click.option("--bookings", default=40000, show_default=True)
+@click.option("--seed", "seed_value", default=42, show_default=True)
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has customers.")
+@with_appcontext
+def demo_seed(customers: int, bookings: int, seed_value: int, if_empty: bool) -> None:
+    """Fill an empty database with a believable German business."""
+    from app.demo import seed_demo
+    from app.models import Customer
+
+    if db.session.scalar(select(func.count(Customer.id))):
+        if if_empty:
+            click.echo("Datenbank enthält schon Daten – keine Demodaten angelegt.")
+            return
+        raise click.ClickException("Die Datenbank ist nicht leer; Demodaten nur in eine leere Datenbank.")
+    password = os.environ.get("DEMO_PASSWORD") or secrets.token_urlsafe(9)
+    started = time.perf_counter()
+    logins = seed_demo(customers=customers, bookings=bookings, seed=seed_value, password=password)
+    click.echo(f"Demodaten angelegt in {time.perf_counter() - started:.1f} s.")
+    click.echo("Demo-Logins (Passwort: %s): %s" % (password, ", ".join(logins)))
+
+
+@click.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Sync roles and permissions, create the system user and built-in data."""
+    init_app_data()
+    click.echo("Rollen, Berechtigungen und Grunddaten sind aktuell.")
+
+
+def register_cli(flask_app: Flask) -> None:
+    flask_app.cli.add_command(init_command)
+    flask_app.cli.add_command(demo)

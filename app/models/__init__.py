@@ -1,0 +1,19 @@
+"""All models. Importing this package defines every versioned class; the caller
+then runs `sqlalchemy.orm.configure_mappers()` so Continuum builds its version
+classes (create_app does that)."""
+from app.models.bonus import BonusProgram, BonusTransaction
+from app.models.bookings import Booking, BookingStatus
+from app.models.cards import PassCard, PassCardType, PassRedemption
+from app.models.customers import Customer, Document, Pet
+from app.models.invoices import Invoice, InvoiceLine
+from app.models.notifications import NotificationLog
+from app.models.services import Resource, Service
+from app.models.settings import Lens, Setting
+from app.models.staff import Absence, Employee, Location, WorkingHours
+
+__all__ = [
+    "Absence", "BonusProgram", "BonusTransaction", "Booking", "BookingStatus", "Customer",
+    "Document", "Employee", "Invoice", "InvoiceLine", "Lens", "Location", "NotificationLog",
+    "PassCard", "PassCardType", "PassRedemption", "Pet", "Resource", "Service", "Setting",
+    "WorkingHours",
+]

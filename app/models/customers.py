@@ -1,0 +1,148 @@
+"""Kunden, Hunde, Dokumente."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask_appbuilder import Model
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import acting_user_id
+from app.models.types import UTCDateTime, utcnow
+
+
+def _acting_user_id() -> int | None:
+    return acting_user_id()
+
+
+# Emoji markers with their meaning; any other short emoji may be entered too.
+EMOJI_MARKERS = {
+    "📞": "Rückruf",
+    "⭐": "VIP",
+    "🆕": "Neu",
+    "⚠️": "Achtung",
+    "🎂": "Geburtstag",
+    "💶": "Offene Zahlung",
+    "🐕": "Hundekunde",
+}
+EMOJI_MAX_LENGTH = 8
+GEOCODE_STATUSES = ("ok", "not_found", "error", "approx")
+
+
+class Customer(Model):
+    __tablename__ = "customer"
+    __versioned__ = {}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(80))
+    last_name: Mapped[str] = mapped_column(String(80), index=True)
+    emoji_marker: Mapped[str | None] = mapped_column(String(EMOJI_MAX_LENGTH))
+    email: Mapped[str | None] = mapped_column(String(200), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(40), index=True)
+    street: Mapped[str | None] = mapped_column(String(200))
+    postal_code: Mapped[str | None] = mapped_column(String(10))
+    city: Mapped[str | None] = mapped_column(String(120))
+    country: Mapped[str] = mapped_column(String(2), default="DE", server_default="DE")
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+    geocoded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    geocode_status: Mapped[str | None] = mapped_column(String(12))
+    notes: Mapped[str | None] = mapped_column(Text)
+    consent_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    consent_sms: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    referred_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ab_user.id", ondelete="SET NULL"), default=_acting_user_id, index=True
+    )
+
+    referred_by: Mapped[Customer | None] = relationship(remote_side=[id])
+    pets: Mapped[list[Pet]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
+    )
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        CheckConstraint(
+            f"emoji_marker IS NULL OR length(emoji_marker) <= {EMOJI_MAX_LENGTH}",
+            name="ck_customer_emoji_length",
+        ),
+        CheckConstraint("lat IS NULL OR (lat BETWEEN -90 AND 90)", name="ck_customer_lat"),
+        CheckConstraint("lon IS NULL OR (lon BETWEEN -180 AND 180)", name="ck_customer_lon"),
+        CheckConstraint("referred_by_id IS NULL OR referred_by_id <> id", name="ck_customer_self_referral"),
+        CheckConstraint(
+            "geocode_status IS NULL OR geocode_status IN ('ok', 'not_found', 'error', 'approx')",
+            name="ck_customer_geocode_status",
+        ),
+        Index("ix_customer_name", "last_name", "first_name"),
+    )
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def display_name(self) -> str:
+        """The name as shown everywhere, with the emoji marker in front (`⭐ Anna Berg`)."""
+        if self.emoji_marker:
+            return f"{self.emoji_marker} {self.full_name}"
+        return self.full_name
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class Pet(Model):
+    __tablename__ = "pet"
+    __versioned__ = {}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    species: Mapped[str] = mapped_column(String(40), default="Hund", server_default="Hund")
+    breed: Mapped[str | None] = mapped_column(String(80))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    customer: Mapped[Customer] = relationship(back_populates="pets")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Document(Model):
+    """A file in the customer file; the bytes live outside the web root under `stored_name`."""
+
+    __tablename__ = "document"
+    __versioned__ = {}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    customer: Mapped[Customer] = relationship(back_populates="documents")
+
+    __table_args__ = (CheckConstraint("size_bytes >= 0", name="ck_document_size"),)
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,0 +1,47 @@
+"""Benachrichtigungsprotokoll: was an wen wann über welchen Kanal ging — nie der Text."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_appbuilder import Model
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.bookings import Booking
+from app.models.customers import Customer
+from app.models.staff import Employee
+from app.models.types import UTCDateTime, utcnow
+
+CHANNELS = {"email": "E-Mail", "sms": "SMS", "telegram": "Telegram"}
+NOTIFICATION_STATUSES = {"queued": "In Warteschlange", "sent": "Gesendet", "failed": "Fehlgeschlagen"}
+
+
+class NotificationLog(Model):
+    __tablename__ = "notification_log"
+    __versioned__ = {}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
+    employee_id: Mapped[int | None] = mapped_column(ForeignKey("employee.id", ondelete="SET NULL"))
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(10), default="queued", server_default="queued")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    customer: Mapped[Customer | None] = relationship()
+    employee: Mapped[Employee | None] = relationship()
+    booking: Mapped[Booking | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("channel IN ('email', 'sms', 'telegram')", name="ck_notification_channel"),
+        CheckConstraint("status IN ('queued', 'sent', 'failed')", name="ck_notification_status"),
+        Index("ix_notification_customer", "customer_id", "created_at"),
+        Index("ix_notification_booking", "booking_id"),
+    )
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.recipient}"

@@ -1,0 +1,256 @@
+"""Roles, the permission vocabulary and row-level rules — all in one place.
+
+Roles (FAB roles; Owner is FAB's admin role and gets every permission):
+  Viewer   looks at schedule and customers, changes nothing.
+  Employee works on their own schedule: own bookings, the customers they serve.
+  Manager  everything of the business except user/role admin, settings and erasure.
+  Owner    everything.
+
+Permissions are declared per view class name and synced into the database by
+`flask init` (never on boot). Row rules say which rows of a model a user may
+see; every list, show, edit, delete, action, API and related view applies them
+through `row_filters()` / `visible_ids()`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from flask import g, has_request_context
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.security.sqla.manager import SecurityManager
+from sqlalchemy import false, or_, select, true
+from sqlalchemy.sql import ColumnElement
+
+from app.models import (
+    Absence,
+    Booking,
+    Customer,
+    Document,
+    Employee,
+    Lens,
+    NotificationLog,
+    Pet,
+    WorkingHours,
+)
+
+OWNER, MANAGER, EMPLOYEE, VIEWER = "Owner", "Manager", "Employee", "Viewer"
+ROLES = (OWNER, MANAGER, EMPLOYEE, VIEWER)
+SYSTEM_USERNAME = "system"
+
+# --- permission vocabulary ---------------------------------------------------
+READ = frozenset({"can_list", "can_show", "can_get", "can_info", "can_lookup"})
+WRITE = frozenset({"can_add", "can_edit", "can_post", "can_put"})
+DELETE = frozenset({"can_delete"})
+ALL = READ | WRITE | DELETE
+
+# Views on the data of the business (not FAB's security views).
+SCHEDULE_VIEWS = (
+    "BookingView", "BookingApi", "CustomerView", "CustomerApi", "PetView", "PetApi",
+)
+CATALOG_VIEWS = (
+    "ServiceView", "ServiceApi", "ResourceView", "LocationView", "BookingStatusView",
+    "EmployeeView", "WorkingHoursView", "AbsenceView",
+)
+CARD_VIEWS = (
+    "PassCardTypeView", "PassCardView", "PassRedemptionView", "BonusProgramView",
+    "BonusTransactionView", "InvoiceView", "InvoiceLineView",
+)
+OWNER_ONLY_WRITE = ("BookingStatusView", "SettingView")
+
+# Every role may see its own profile and change its own password.
+SELF_SERVICE = {
+    "UserDBModelView": {"can_userinfo", "resetmypassword", "userinfoedit"},
+    "ResetMyPasswordView": {"can_this_form_get", "can_this_form_post"},
+    "UserInfoEditView": {"can_this_form_get", "can_this_form_post"},
+    "MenuApi": {"can_get"},
+    "HomeView": {"can_index"},
+}
+
+
+def _grant(views: tuple[str, ...], perms: frozenset[str]) -> dict[str, set[str]]:
+    return {view: set(perms) for view in views}
+
+
+def _merge(*parts: dict[str, set[str]]) -> dict[str, set[str]]:
+    merged: dict[str, set[str]] = {}
+    for part in parts:
+        for view, perms in part.items():
+            merged.setdefault(view, set()).update(perms)
+    return merged
+
+
+VIEWER_PERMS = _merge(
+    SELF_SERVICE,
+    _grant(SCHEDULE_VIEWS + CATALOG_VIEWS, READ),
+    _grant(("LensView",), READ),
+)
+EMPLOYEE_PERMS = _merge(
+    VIEWER_PERMS,
+    _grant(("BookingView", "BookingApi", "CustomerView", "CustomerApi", "PetView", "PetApi"), WRITE),
+    _grant(("DocumentView", "NotificationLogView"), READ),
+    _grant(("LensView",), ALL),
+)
+MANAGER_PERMS = _merge(
+    EMPLOYEE_PERMS,
+    _grant(SCHEDULE_VIEWS + CATALOG_VIEWS + CARD_VIEWS + ("DocumentView",), ALL),
+    _grant(("NotificationLogView", "SettingView"), READ),
+)
+for _view in OWNER_ONLY_WRITE:
+    MANAGER_PERMS[_view] = set(READ) & MANAGER_PERMS.get(_view, set(READ))
+
+# Owner gets everything through FAB's AUTH_ROLE_ADMIN.
+ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
+    VIEWER: VIEWER_PERMS,
+    EMPLOYEE: EMPLOYEE_PERMS,
+    MANAGER: MANAGER_PERMS,
+}
+
+
+# --- who is asking -----------------------------------------------------------
+def current_user() -> Any | None:
+    user = getattr(g, "user", None) if has_request_context() or g else None
+    if user is not None and getattr(user, "is_authenticated", False):
+        return user
+    return None
+
+
+def role_names(user: Any) -> set[str]:
+    return {role.name for role in getattr(user, "roles", [])}
+
+
+def employee_scope() -> int | None:
+    """None when the current user sees every row; otherwise the id of the
+    Employee row whose data they may see (0 when no Employee row is linked,
+    which matches nothing). Anyone who is neither Owner, Manager, Viewer nor
+    the system user is restricted — a missing role never widens access."""
+    user = current_user()
+    if user is None:
+        return 0
+    if user.username == SYSTEM_USERNAME or role_names(user) & {OWNER, MANAGER, VIEWER}:
+        return None
+    cached = getattr(g, "_employee_scope", None)
+    if cached is not None and cached[0] == user.id:
+        return cached[1]
+    from app.extensions import db
+
+    emp_id = db.session.scalar(select(Employee.id).where(Employee.user_id == user.id)) or 0
+    g._employee_scope = (user.id, emp_id)
+    return emp_id
+
+
+def served_customer_ids(emp_id: int):
+    """Customers an employee serves: those with a booking with them, or created by them."""
+    return select(Booking.customer_id).where(Booking.employee_id == emp_id)
+
+
+def _customer_rule(emp_id: int) -> ColumnElement[bool]:
+    user = current_user()
+    created = Customer.created_by_id == user.id if user is not None else false()
+    return or_(Customer.id.in_(served_customer_ids(emp_id)), created)
+
+
+def _customer_child_rule(column) -> Callable[[int], ColumnElement[bool]]:
+    def rule(emp_id: int) -> ColumnElement[bool]:
+        return column.in_(select(Customer.id).where(_customer_rule(emp_id)))
+
+    return rule
+
+
+def _lens_rule(_emp_id: int) -> ColumnElement[bool]:
+    return true()  # lenses are scoped by owner/sharing below, for every role
+
+
+# Model → predicate for a restricted (employee) scope.
+ROW_RULES: dict[type, Callable[[int], ColumnElement[bool]]] = {
+    Booking: lambda emp_id: Booking.employee_id == emp_id,
+    Customer: _customer_rule,
+    Pet: _customer_child_rule(Pet.customer_id),
+    Document: _customer_child_rule(Document.customer_id),
+    Employee: lambda emp_id: Employee.id == emp_id,
+    WorkingHours: lambda emp_id: WorkingHours.employee_id == emp_id,
+    Absence: lambda emp_id: Absence.employee_id == emp_id,
+    NotificationLog: lambda emp_id: or_(
+        NotificationLog.employee_id == emp_id,
+        NotificationLog.booking_id.in_(select(Booking.id).where(Booking.employee_id == emp_id)),
+    ),
+}
+
+
+def lens_visibility() -> ColumnElement[bool]:
+    """A lens is visible to its owner, to the roles it is shared with, and built-ins to all."""
+    user = current_user()
+    if user is None:
+        return false()
+    if OWNER in role_names(user):
+        return true()
+    from app.models.settings import lens_role
+
+    role_ids = [role.id for role in user.roles]
+    shared = Lens.id.in_(select(lens_role.c.lens_id).where(lens_role.c.role_id.in_(role_ids)))
+    return or_(Lens.owner_id == user.id, Lens.builtin.is_(True), (Lens.shared.is_(True) & shared))
+
+
+def row_predicate(model: type) -> ColumnElement[bool] | None:
+    """The WHERE clause the current user needs on `model`, or None for all rows."""
+    if model is Lens:
+        return lens_visibility()
+    emp_id = employee_scope()
+    if emp_id is None:
+        return None
+    rule = ROW_RULES.get(model)
+    return rule(emp_id) if rule is not None else false()
+
+
+def restrict(query, model: type):
+    """Apply the row rules to a Select/Query on `model`."""
+    predicate = row_predicate(model)
+    return query if predicate is None else query.filter(predicate)
+
+
+class RowRuleFilter(BaseFilter):
+    """FAB base filter that applies ROW_RULES for the view's model."""
+
+    name = "Zeilenregel"
+
+    def apply(self, query, value):
+        return restrict(query, self.model)
+
+
+def row_filters() -> list[list[Any]]:
+    """`base_filters` for a ModelView/ModelRestApi: the row rules of its model."""
+    return [["id", RowRuleFilter, lambda: None]]
+
+
+class TerminbuchSecurityManager(SecurityManager):
+    """FAB's security manager; roles are synced by `sync_roles` from `flask init`."""
+
+
+def sync_roles(appbuilder) -> None:
+    """Create/refresh every permission and give each role exactly its declared set,
+    plus menu access to every menu entry whose view it may list."""
+    sm = appbuilder.sm
+    appbuilder.add_permissions(update_perms=True)
+    if sm.find_role(OWNER) is None:
+        sm.add_role(OWNER)
+    all_pvs = sm.session.scalars(select(sm.permissionview_model)).all()
+    for role_name, declared in ROLE_PERMISSIONS.items():
+        role = sm.find_role(role_name) or sm.add_role(role_name)
+        wanted = declared_pairs(appbuilder, declared)
+        role.permissions = [pv for pv in all_pvs if (pv.permission.name, pv.view_menu.name) in wanted]
+    sm.session.commit()
+
+
+def declared_pairs(appbuilder, declared: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(permission, view menu) pairs of a role, with `menu_access` derived from the menu."""
+    wanted = {(perm, view) for view, perms in declared.items() for perm in perms}
+    for item in appbuilder.menu.get_list():
+        children = item.childs or [item]
+        granted = [
+            child.name for child in children
+            if child.baseview is not None
+            and declared.get(child.baseview.__class__.__name__, set()) & {"can_list", "can_index"}
+        ]
+        wanted.update(("menu_access", name) for name in granted)
+        if granted and item.childs:
+            wanted.add(("menu_access", item.name))
+    return wanted

@@ -1,0 +1,120 @@
+"""Termine und Terminstatus."""
+from __future__ import annotations
+
+from flask_appbuilder.fieldwidgets import DateTimePickerWidget, Select2Widget
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from wtforms import DateTimeField, SelectField
+from wtforms.validators import Optional
+
+from app.formatting import fmt_datetime, fmt_money, status_badge
+from app.models import Booking, BookingStatus, Customer
+from app.models.bookings import BOOKING_SOURCES, STATUS_KINDS
+from app.security import employee_scope
+from app.views.base import SecureApi, SecureModelView, ajax_field
+from app.views.interface import EagerInterface
+
+BOOKING_LABELS = {
+    "start_at": "Beginn",
+    "end_at": "Ende",
+    "customer": "Kund:in",
+    "service": "Dienstleistung",
+    "employee": "Mitarbeiter:in",
+    "resource": "Raum/Ressource",
+    "location": "Filiale",
+    "status": "Status",
+    "price": "Preis",
+    "comment": "Kommentar",
+    "cancel_reason": "Absagegrund",
+    "source": "Quelle",
+    "reminder": "Erinnerung",
+    "created_at": "Angelegt am",
+}
+
+
+def check_booking(item: Booking) -> None:
+    """Rules every booking write must pass, whichever screen or API it comes from."""
+    if item.start_at and item.end_at and item.end_at <= item.start_at:
+        raise ValueError("Das Ende muss nach dem Beginn liegen.")
+    scope = employee_scope()
+    if scope is not None and item.employee_id != scope and getattr(item.employee, "id", None) != scope:
+        raise ValueError("Sie können nur eigene Termine anlegen oder ändern.")
+
+
+class BookingView(SecureModelView):
+    datamodel = EagerInterface(
+        Booking, eager=("customer", "service", "employee", "status", "location")
+    )
+    list_title = "Termine"
+    show_title = "Termin"
+    add_title = "Termin anlegen"
+    edit_title = "Termin bearbeiten"
+    list_columns = ["start_at", "customer", "service", "employee", "status", "location", "price"]
+    order_columns = ["start_at", "price"]
+    base_order = ("start_at", "desc")
+    search_columns = ["start_at", "service", "employee", "status", "location", "source", "comment"]
+    add_columns = [
+        "customer", "service", "employee", "resource", "start_at", "end_at", "price", "source",
+        "reminder", "comment",
+    ]
+    edit_columns = add_columns[:6] + ["status", "price", "source", "reminder", "comment", "cancel_reason"]
+    show_fieldsets = [
+        ("Termin", {"fields": ["start_at", "end_at", "customer", "service", "employee", "resource", "location"]}),
+        ("Status", {"fields": ["status", "cancel_reason", "price", "source", "reminder", "comment", "created_at"]}),
+    ]
+    label_columns = BOOKING_LABELS
+    description_columns = {"end_at": "Leer lassen: das Ende ergibt sich aus der Dauer der Dienstleistung."}
+    formatters_columns = {
+        "start_at": fmt_datetime,
+        "end_at": fmt_datetime,
+        "created_at": fmt_datetime,
+        "price": fmt_money,
+        "status": status_badge,
+    }
+    add_form_extra_fields = edit_form_extra_fields = {
+        "customer": ajax_field("Kund:in", Customer, "customer", "/customerview/lookup"),
+        "end_at": DateTimeField(
+            "Ende", format="%Y-%m-%d %H:%M:%S", validators=[Optional()], widget=DateTimePickerWidget()
+        ),
+        "source": SelectField(
+            "Quelle", choices=list(BOOKING_SOURCES.items()), default="backoffice", widget=Select2Widget()
+        ),
+    }
+    visible_relations = {"customer": Customer}
+
+    def check_write(self, item: Booking) -> None:
+        super().check_write(item)
+        check_booking(item)
+
+
+class BookingStatusView(SecureModelView):
+    datamodel = SQLAInterface(BookingStatus)
+    list_title = "Terminstatus"
+    show_title = add_title = edit_title = "Terminstatus"
+    list_columns = ["position", "name", "kind", "color", "description"]
+    add_columns = edit_columns = ["name", "description", "position", "kind", "color"]
+    base_order = ("position", "asc")
+    label_columns = {
+        "position": "Reihenfolge", "name": "Name", "kind": "Art", "color": "Farbe",
+        "description": "Beschreibung",
+    }
+    formatters_columns = {"kind": lambda kind: STATUS_KINDS.get(kind, kind)}
+    add_form_extra_fields = edit_form_extra_fields = {
+        "kind": SelectField("Art", choices=list(STATUS_KINDS.items()), widget=Select2Widget()),
+    }
+
+
+class BookingApi(SecureApi):
+    resource_name = "booking"
+    datamodel = SQLAInterface(Booking)
+    list_columns = [
+        "id", "start_at", "end_at", "customer_id", "service_id", "employee_id", "status_id", "price",
+    ]
+    show_columns = list_columns + ["comment", "source", "reminder", "location_id", "resource_id"]
+    add_columns = ["customer", "service", "employee", "start_at", "end_at", "comment", "source", "reminder"]
+    edit_columns = add_columns + ["status"]
+    order_columns = ["start_at"]
+    visible_relations = {"customer": Customer}
+
+    def check_write(self, item: Booking) -> None:
+        super().check_write(item)
+        check_booking(item)

@@ -1,0 +1,144 @@
+"""Kunden, Hunde, Dokumente."""
+from __future__ import annotations
+
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from wtforms.validators import Email, Length, Optional
+
+from app.formatting import fmt_date, fmt_datetime
+from app.models import Customer, Document, Pet
+from app.models.customers import EMOJI_MARKERS, EMOJI_MAX_LENGTH
+from app.views.base import LookupMixin, SecureApi, SecureModelView, ajax_field
+from app.views.bonus import BonusTransactionView
+from app.views.bookings import BookingView
+from app.views.cards import PassCardView
+from app.views.interface import EagerInterface
+from app.views.invoices import InvoiceView
+from app.views.notifications import NotificationLogView
+
+CUSTOMER_LOOKUP = "/customerview/lookup"
+
+CUSTOMER_LABELS = {
+    "display_name": "Name",
+    "first_name": "Vorname",
+    "last_name": "Nachname",
+    "emoji_marker": "Markierung",
+    "email": "E-Mail",
+    "phone": "Telefon",
+    "street": "Straße",
+    "postal_code": "PLZ",
+    "city": "Ort",
+    "country": "Land",
+    "birth_date": "Geburtsdatum",
+    "notes": "Notizen",
+    "consent_email": "Einwilligung E-Mail",
+    "consent_sms": "Einwilligung SMS",
+    "consent_at": "Einwilligung am",
+    "referred_by": "Empfohlen von",
+    "created_at": "Angelegt am",
+    "geocode_status": "Geokodierung",
+}
+
+
+class PetView(SecureModelView):
+    datamodel = EagerInterface(Pet, eager=("customer",))
+    list_title = "Hunde"
+    show_title = add_title = edit_title = "Hund"
+    list_columns = ["name", "breed", "customer", "birth_date"]
+    search_columns = ["name", "breed"]
+    add_columns = edit_columns = ["customer", "name", "species", "breed", "birth_date", "notes"]
+    show_columns = ["name", "species", "breed", "customer", "birth_date", "notes"]
+    base_order = ("name", "asc")
+    label_columns = {
+        "name": "Name", "species": "Tierart", "breed": "Rasse", "customer": "Halter:in",
+        "birth_date": "Geburtsdatum", "notes": "Notizen",
+    }
+    formatters_columns = {"birth_date": fmt_date}
+    add_form_extra_fields = edit_form_extra_fields = {
+        "customer": ajax_field("Halter:in", Customer, "customer", CUSTOMER_LOOKUP),
+    }
+    visible_relations = {"customer": Customer}
+
+
+class DocumentView(SecureModelView):
+    datamodel = EagerInterface(Document, eager=("customer",))
+    list_title = "Dokumente"
+    show_title = "Dokument"
+    list_columns = ["title", "filename", "customer", "uploaded_at", "size_bytes"]
+    show_columns = ["title", "filename", "content_type", "size_bytes", "customer", "uploaded_at"]
+    search_columns = ["title", "filename"]
+    base_order = ("uploaded_at", "desc")
+    # Uploads come with the customer-file issue; until then documents are read-only here.
+    base_permissions = ["can_list", "can_show", "can_delete"]
+    label_columns = {
+        "title": "Titel", "filename": "Dateiname", "customer": "Kund:in",
+        "uploaded_at": "Hochgeladen am", "size_bytes": "Größe (Bytes)", "content_type": "Dateityp",
+    }
+    formatters_columns = {"uploaded_at": fmt_datetime}
+
+
+class CustomerView(LookupMixin, SecureModelView):
+    datamodel = SQLAInterface(Customer)
+    list_title = "Kunden"
+    show_title = "Kundenakte"
+    add_title = "Kund:in anlegen"
+    edit_title = "Kund:in bearbeiten"
+    list_columns = ["display_name", "email", "phone", "postal_code", "city", "created_at"]
+    order_columns = ["email", "phone", "postal_code", "city", "created_at"]
+    search_columns = ["last_name", "first_name", "email", "phone", "postal_code", "city", "emoji_marker"]
+    base_order = ("last_name", "asc")
+    add_columns = edit_columns = [
+        "first_name", "last_name", "emoji_marker", "email", "phone", "street", "postal_code",
+        "city", "country", "birth_date", "consent_email", "consent_sms", "referred_by", "notes",
+    ]
+    show_fieldsets = [
+        ("Stammdaten", {"fields": ["display_name", "email", "phone", "birth_date", "referred_by", "notes"]}),
+        ("Adresse", {"fields": ["street", "postal_code", "city", "country", "geocode_status"]}),
+        ("Einwilligungen", {"fields": ["consent_email", "consent_sms", "consent_at", "created_at"]}),
+    ]
+    label_columns = CUSTOMER_LABELS
+    description_columns = {
+        "emoji_marker": "Ein Emoji vor dem Namen: "
+        + ", ".join(f"{emoji} {meaning}" for emoji, meaning in EMOJI_MARKERS.items()),
+    }
+    validators_columns = {
+        "emoji_marker": [Length(max=EMOJI_MAX_LENGTH, message=f"Höchstens {EMOJI_MAX_LENGTH} Zeichen.")],
+        "email": [Optional(), Email(message="Bitte eine gültige E-Mail-Adresse angeben.")],
+    }
+    formatters_columns = {"created_at": fmt_datetime, "birth_date": fmt_date, "consent_at": fmt_datetime}
+    add_form_extra_fields = edit_form_extra_fields = {
+        "referred_by": ajax_field("Empfohlen von", Customer, "referred_by", CUSTOMER_LOOKUP, required=False),
+    }
+    related_views = [
+        BookingView, PetView, PassCardView, BonusTransactionView, InvoiceView, DocumentView,
+        NotificationLogView,
+    ]
+    show_template = "appbuilder/general/model/show_cascade.html"
+    lookup_columns = [Customer.last_name, Customer.first_name, Customer.email, Customer.phone]
+    lookup_order = [Customer.last_name, Customer.first_name]
+
+    def process_form(self, form, is_created):
+        super().process_form(form, is_created)
+        if form.email.data:
+            form.email.data = form.email.data.strip().lower()
+        if form.emoji_marker.data == "":
+            form.emoji_marker.data = None
+
+
+class CustomerApi(SecureApi):
+    resource_name = "customer"
+    datamodel = SQLAInterface(Customer)
+    list_columns = ["id", "first_name", "last_name", "emoji_marker", "email", "phone", "city"]
+    show_columns = list_columns + ["street", "postal_code", "notes", "referred_by_id"]
+    add_columns = edit_columns = [
+        "first_name", "last_name", "emoji_marker", "email", "phone", "street", "postal_code", "city", "notes",
+    ]
+    search_columns = ["last_name", "first_name", "email"]
+
+
+class PetApi(SecureApi):
+    resource_name = "pet"
+    datamodel = SQLAInterface(Pet)
+    list_columns = ["id", "name", "breed", "customer_id"]
+    show_columns = list_columns + ["birth_date", "notes"]
+    add_columns = edit_columns = ["name", "breed", "customer", "birth_date", "notes"]
+    visible_relations = {"customer": Customer}

@@ -1,0 +1,44 @@
+"""Linsen und Einstellungen."""
+from __future__ import annotations
+
+from flask import g
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+
+from app.models import Lens, Setting
+from app.views.base import SecureModelView
+
+
+class LensView(SecureModelView):
+    datamodel = SQLAInterface(Lens)
+    list_title = "Linsen"
+    show_title = add_title = edit_title = "Linse"
+    list_columns = ["name", "view_name", "shared", "builtin"]
+    add_columns = edit_columns = ["name", "view_name", "query_string", "shared", "roles"]
+    base_order = ("name", "asc")
+    label_columns = {
+        "name": "Name", "view_name": "Liste", "query_string": "Filter", "shared": "Geteilt",
+        "builtin": "Eingebaut", "roles": "Geteilt mit Rollen", "owner": "Besitzer:in",
+    }
+
+    def pre_add(self, item: Lens) -> None:
+        item.owner_id = g.user.id
+        super().pre_add(item)
+
+    def check_write(self, item: Lens) -> None:
+        if item.builtin:
+            raise ValueError("Eingebaute Linsen können nicht geändert werden.")
+        if item.owner_id is not None and item.owner_id != g.user.id:
+            raise ValueError("Nur die Besitzer:in kann diese Linse ändern.")
+
+    def pre_delete(self, item: Lens) -> None:
+        self.check_write(item)
+
+
+class SettingView(SecureModelView):
+    datamodel = SQLAInterface(Setting)
+    list_title = "Einstellungen"
+    show_title = add_title = edit_title = "Einstellung"
+    list_columns = ["key", "value", "description"]
+    add_columns = edit_columns = ["key", "value", "description"]
+    base_order = ("key", "asc")
+    label_columns = {"key": "Schlüssel", "value": "Wert", "description": "Beschreibung"}

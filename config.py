@@ -1,0 +1,77 @@
+"""Configuration, read from the environment. Nothing secret lives in the repository."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask_appbuilder.const import AUTH_DB
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", BASE_DIR / "instance"))
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else generated once into instance/secret_key."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        # Heroku-style URLs name the dialect "postgres"; SQLAlchemy wants "postgresql".
+        return url.replace("postgres://", "postgresql://", 1)
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{INSTANCE_DIR / 'terminbuch.db'}"
+
+
+class Config:
+    SECRET_KEY = _secret_key()
+    SQLALCHEMY_DATABASE_URI = _database_url()
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    TIMEZONE = os.environ.get("TIMEZONE", "Europe/Berlin")
+    PORT = int(os.environ.get("PORT", "8080"))
+    INSTANCE_DIR = str(INSTANCE_DIR)
+
+    APP_NAME = os.environ.get("APP_NAME", "Terminbuch")
+    APP_THEME = ""
+    AUTH_TYPE = AUTH_DB
+    AUTH_ROLE_ADMIN = "Owner"
+    AUTH_ROLE_PUBLIC = "Public"
+    AUTH_USER_REGISTRATION = False
+
+    # Migrations own the schema; roles and permissions are synced by `flask init`.
+    FAB_CREATE_DB = False
+    FAB_UPDATE_PERMS = False
+    FAB_ADD_SECURITY_API = True
+    FAB_API_SWAGGER_UI = False
+    FAB_API_MAX_PAGE_SIZE = 100
+    # Upper bound for ?psize_… on every list view (FAB leaves it unbounded).
+    MAX_PAGE_SIZE = 100
+
+    BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "de")
+    BABEL_DEFAULT_FOLDER = "translations"
+    LANGUAGES = {
+        "de": {"flag": "de", "name": "Deutsch"},
+        "en": {"flag": "gb", "name": "English"},
+    }
+
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    RATELIMIT_ENABLED = False
+
+
+class TestConfig(Config):
+    TESTING = True
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
