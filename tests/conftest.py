@@ -1,0 +1,227 @@
+"""Test fixtures: a migrated database (SQLite by default, PostgreSQL with
+TEST_DATABASE_URL), the app, a small world of business data, and one logged-in
+client per role (logged in through the real login form, CSRF included)."""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+PASSWORD = "Test-Passwort-123"
+ROLE_USERS = {"Owner": "owner", "Manager": "manager", "Viewer": "viewer", "Employee": "employee1"}
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _postgres_test_url(base_url: str) -> str:
+    """A throw-away database per xdist worker, created fresh for the session."""
+    url = make_url(base_url)
+    name = f"tb_test_{_worker()}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
+            ), {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    base = os.environ.get("TEST_DATABASE_URL")
+    if base and base.startswith("postgresql"):
+        return _postgres_test_url(base)
+    path = tmp_path_factory.mktemp("db") / "terminbuch.db"
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    from app import create_app
+    from app.cli import init_app_data
+    from flask_migrate import upgrade
+
+    instance = tempfile.mkdtemp(prefix="tb-instance-")
+    flask_app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "test-secret-not-for-production",
+        "WTF_CSRF_ENABLED": True,
+        "INSTANCE_DIR": instance,
+        "SERVER_NAME": None,
+    })
+    with flask_app.app_context():
+        upgrade()
+        init_app_data()
+        build_world(flask_app)
+    yield flask_app
+
+
+@pytest.fixture()
+def app_ctx(app):
+    with app.app_context():
+        yield app
+
+
+# --- the world: two employees, their customers and bookings -------------------
+@dataclass
+class World:
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> int:
+        try:
+            return self.ids[name]
+        except KeyError as exc:
+            raise AttributeError(name) from exc
+
+
+WORLD = World()
+
+
+def build_world(flask_app) -> World:
+    from app.extensions import db
+    from app.jobs.base import acting_as
+    from app.models import (
+        Booking, BookingStatus, Customer, Employee, Location, Pet, Service, WorkingHours,
+    )
+
+    sm = flask_app.appbuilder.sm
+    users = {}
+    for role, username in list(ROLE_USERS.items()) + [("Employee", "employee2")]:
+        users[username] = sm.add_user(
+            username, username.capitalize(), "Test", f"{username}@example.org",
+            sm.find_role(role), password=PASSWORD,
+        )
+    with acting_as():
+        loc = Location(name="Filiale Mitte", city="Berlin", postal_code="10115")
+        e1 = Employee(first_name="Eva", last_name="Eins", location=loc, user_id=users["employee1"].id)
+        e2 = Employee(first_name="Zoe", last_name="Zwei", location=loc, user_id=users["employee2"].id)
+        service = Service(name="Einzelstunde 60", category="einzelstunde", duration_minutes=60,
+                          buffer_minutes=10, price=Decimal("45.00"))
+        c1 = Customer(first_name="Anna", last_name="Berg", emoji_marker="⭐", email="anna@example.org",
+                      phone="+49301234567", city="Berlin")
+        c2 = Customer(first_name="Bernd", last_name="Colleague", email="bernd@example.org", city="Potsdam")
+        db.session.add_all([loc, e1, e2, service, c1, c2])
+        for emp in (e1, e2):
+            for weekday in range(5):
+                db.session.add(WorkingHours(employee=emp, weekday=weekday,
+                                            start_time=time(9), end_time=time(18)))
+        start = datetime(2030, 3, 4, 9, 0, tzinfo=timezone.utc)
+        b1 = Booking(customer=c1, service=service, employee=e1, start_at=start, comment="Erster Termin")
+        b2 = Booking(customer=c2, service=service, employee=e2, start_at=start + timedelta(hours=2),
+                     comment="Termin der Kollegin")
+        pet2 = Pet(customer=c2, name="Bello", breed="Dackel")
+        db.session.add_all([b1, b2, pet2])
+        db.session.commit()
+        WORLD.ids.update(
+            location=loc.id, employee1=e1.id, employee2=e2.id, service=service.id,
+            customer1=c1.id, customer2=c2.id, booking1=b1.id, booking2=b2.id, pet2=pet2.id,
+            confirmed=db.session.scalar(sa.select(BookingStatus.id).where(BookingStatus.kind == "confirmation")),
+            **{f"user_{name}": user.id for name, user in users.items()},
+        )
+    return WORLD
+
+
+@pytest.fixture(scope="session")
+def world(app) -> World:
+    return WORLD
+
+
+# --- clients -----------------------------------------------------------------
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client, url: str) -> str:
+    """The CSRF token of the form on `url` (GET it like a browser would)."""
+    html = client.get(url).get_data(as_text=True)
+    match = CSRF_RE.search(html)
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
+
+
+def login(client, username: str, password: str = PASSWORD):
+    token = csrf_token(client, "/login/")
+    response = client.post("/login/", data={"username": username, "password": password, "csrf_token": token})
+    assert response.status_code == 302, f"login of {username} failed"
+    return client
+
+
+def post_form(client, url: str, data: dict, form_url: str | None = None):
+    """Submit a form like a browser: fetch its page for the CSRF token, then POST."""
+    payload = dict(data)
+    payload["csrf_token"] = csrf_token(client, form_url or url)
+    return client.post(url, data=payload)
+
+
+@pytest.fixture()
+def client_for(app, world):
+    """client_for("Manager") → a test client logged in as that role's user
+    (or pass a username, e.g. "employee2"); None → anonymous."""
+
+    def make(role_or_user: str | None):
+        client = app.test_client()
+        if role_or_user is None:
+            return client
+        username = ROLE_USERS.get(role_or_user, role_or_user)
+        return login(client, username)
+
+    return make
+
+
+@pytest.fixture()
+def owner(client_for):
+    return client_for("Owner")
+
+
+@pytest.fixture()
+def manager(client_for):
+    return client_for("Manager")
+
+
+@pytest.fixture()
+def employee(client_for):
+    return client_for("Employee")
+
+
+@pytest.fixture()
+def viewer(client_for):
+    return client_for("Viewer")
+
+
+@pytest.fixture()
+def statements(app):
+    """Count SQL statements: `with statements() as count: …; count.n`."""
+    from contextlib import contextmanager
+
+    from app.extensions import db
+
+    @contextmanager
+    def counter():
+        class Count:
+            n = 0
+
+        def on_execute(*_args, **_kwargs):
+            Count.n += 1
+
+        engine = db.engine
+        sa.event.listen(engine, "before_cursor_execute", on_execute)
+        try:
+            yield Count
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", on_execute)
+
+    return counter
