@@ -26,7 +26,7 @@ def _worker() -> str:
 def _postgres_test_url(base_url: str) -> str:
     """A throw-away database per xdist worker, created fresh for the session."""
     url = make_url(base_url)
-    name = f"tb_test_{_worker()}"
+    name = f"tb_test_{_worker()}_{os.getpid()}"
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -40,13 +40,29 @@ def _postgres_test_url(base_url: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def _drop_postgres_database(url: str) -> None:
+    target = make_url(url)
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
+            ), {"n": target.database})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}"'))
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
+def database_url(tmp_path_factory):
     base = os.environ.get("TEST_DATABASE_URL")
     if base and base.startswith("postgresql"):
-        return _postgres_test_url(base)
+        url = _postgres_test_url(base)
+        yield url
+        _drop_postgres_database(url)
+        return
     path = tmp_path_factory.mktemp("db") / "terminbuch.db"
-    return f"sqlite:///{path}"
+    yield f"sqlite:///{path}"
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +85,11 @@ def app(database_url):
         init_app_data()
         build_world(flask_app)
     yield flask_app
+    from app.extensions import db
+
+    with flask_app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture()
