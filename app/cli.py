@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -79,11 +80,40 @@ def demo_seed(customers: int, bookings: int, seed_value: int, if_empty: bool) ->
             click.echo("Datenbank enthält schon Daten – keine Demodaten angelegt.")
             return
         raise click.ClickException("Die Datenbank ist nicht leer; Demodaten nur in eine leere Datenbank.")
-    password = os.environ.get("DEMO_PASSWORD") or secrets.token_urlsafe(9)
+    password = demo_password()
     started = time.perf_counter()
     logins = seed_demo(customers=customers, bookings=bookings, seed=seed_value, password=password)
     click.echo(f"Demodaten angelegt in {time.perf_counter() - started:.1f} s.")
-    click.echo("Demo-Logins (Passwort: %s): %s" % (password, ", ".join(logins)))
+    click.echo(f"Demo-Logins (Passwort: {password}): {', '.join(logins)}")
+
+
+DEMO_USERNAMES = ["owner", "manager", "viewer"] + [f"employee{n}" for n in range(1, 9)]
+
+
+def demo_password() -> str:
+    """DEMO_PASSWORD from the environment, else one generated once into instance/."""
+    if os.environ.get("DEMO_PASSWORD"):
+        return os.environ["DEMO_PASSWORD"]
+    path = Path(current_app.config["INSTANCE_DIR"]) / "demo_password"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(9))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@demo.command("logins")
+@with_appcontext
+def demo_logins() -> None:
+    """Print the demo logins that exist in this database."""
+    sm = current_app.appbuilder.sm
+    present = [name for name in DEMO_USERNAMES if sm.find_user(username=name) is not None]
+    if not present:
+        click.echo("Keine Demo-Logins in dieser Datenbank.")
+        return
+    click.echo(f"Demo-Logins: {', '.join(present)}")
+    if os.environ.get("DEMO_PASSWORD") or (Path(current_app.config["INSTANCE_DIR"]) / "demo_password").exists():
+        click.echo(f"Passwort:    {demo_password()}")
 
 
 @click.command("init")

@@ -13,7 +13,8 @@ through `row_filters()` / `visible_ids()`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import g, has_request_context
 from flask_appbuilder.models.filters import BaseFilter
@@ -87,6 +88,7 @@ VIEWER_PERMS = _merge(
 EMPLOYEE_PERMS = _merge(
     VIEWER_PERMS,
     _grant(("BookingView", "BookingApi", "CustomerView", "CustomerApi", "PetView", "PetApi"), WRITE),
+    {"BookingView": {"set_reminder"}},
     _grant(("DocumentView", "NotificationLogView"), READ),
     _grant(("LensView",), ALL),
 )
@@ -229,10 +231,17 @@ def sync_roles(appbuilder) -> None:
     """Create/refresh every permission and give each role exactly its declared set,
     plus menu access to every menu entry whose view it may list."""
     sm = appbuilder.sm
+    # The admin (Owner) and public roles must exist BEFORE FAB adds permissions:
+    # FAB grants each new permission to the admin role as it creates it, and on a
+    # missing admin role it aborts the view after its first permission (logged,
+    # not raised) — a fresh database then had one permission per view and an
+    # Owner without any.
+    for name in (OWNER, sm.auth_role_public):
+        if sm.find_role(name) is None:
+            sm.add_role(name)
     appbuilder.add_permissions(update_perms=True)
-    if sm.find_role(OWNER) is None:
-        sm.add_role(OWNER)
     all_pvs = sm.session.scalars(select(sm.permissionview_model)).all()
+    sm.find_role(OWNER).permissions = list(all_pvs)  # Owner: everything, always
     for role_name, declared in ROLE_PERMISSIONS.items():
         role = sm.find_role(role_name) or sm.add_role(role_name)
         wanted = declared_pairs(appbuilder, declared)

@@ -67,9 +67,10 @@ def database_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def app(database_url):
+    from flask_migrate import upgrade
+
     from app import create_app
     from app.cli import init_app_data
-    from flask_migrate import upgrade
 
     instance = tempfile.mkdtemp(prefix="tb-instance-")
     flask_app = create_app({
@@ -117,7 +118,14 @@ def build_world(flask_app) -> World:
     from app.extensions import db
     from app.jobs.base import acting_as
     from app.models import (
-        Booking, BookingStatus, Customer, Employee, Location, Pet, Service, WorkingHours,
+        Booking,
+        BookingStatus,
+        Customer,
+        Employee,
+        Location,
+        Pet,
+        Service,
+        WorkingHours,
     )
 
     sm = flask_app.appbuilder.sm

@@ -144,6 +144,6 @@ def _complete_new_bookings(session: Session, flush_context, instances) -> None:
                     session.get(Employee, obj.employee_id) if obj.employee_id else None
                 )
                 if employee is not None:
-                    obj.location_id = employee.location_id
+                    obj.location = employee.location
             if obj.created_at is None:
                 obj.created_at = utcnow()

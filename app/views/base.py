@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import abort, current_app, flash, jsonify, redirect, request
+from flask import abort, current_app, flash, has_request_context, jsonify, redirect, request
 from flask_appbuilder import ModelRestApi, ModelView, expose, has_access
 from flask_appbuilder.fields import AJAXSelectField
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -24,6 +24,15 @@ def capped_page_size(page_size: int | None, default: int) -> int:
     if not page_size or page_size < 1:
         return default
     return min(page_size, maximum)
+
+
+def plain_value(value: Any) -> Any:
+    """Default display of a value: nothing for None, Ja/Nein for booleans."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Ja" if value else "Nein"
+    return value
 
 
 class WriteCheckMixin:
@@ -64,6 +73,21 @@ class SecureModelView(WriteCheckMixin, ModelView):
         if not self.base_filters:
             self.base_filters = row_filters()
         super().__init__(*args, **kwargs)
+        shown = set(self.list_columns) | set(self.show_columns)
+        self.formatters_columns = {**dict.fromkeys(shown, plain_value), **self.formatters_columns}
+
+    @property
+    def _related_views(self):
+        """Related lists the current user may list; FAB itself shows all of them."""
+        views = self.__dict__.setdefault("_all_related_views", [])
+        if not has_request_context():
+            return views
+        sm = self.appbuilder.sm
+        return [view for view in views if sm.has_access("can_list", view.class_permission_name)]
+
+    @_related_views.setter
+    def _related_views(self, value):
+        self.__dict__["_all_related_views"] = value
 
     def _get_list_widget(self, filters, actions=None, order_column="", order_direction="",
                          page=None, page_size=None, widgets=None, **kwargs):

@@ -1,11 +1,14 @@
 """Termine und Terminstatus."""
 from __future__ import annotations
 
+from flask import flash, redirect
+from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import DateTimePickerWidget, Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from wtforms import DateTimeField, SelectField
 from wtforms.validators import Optional
 
+from app.extensions import db
 from app.formatting import fmt_datetime, fmt_money, status_badge
 from app.models import Booking, BookingStatus, Customer
 from app.models.bookings import BOOKING_SOURCES, STATUS_KINDS
@@ -84,6 +87,17 @@ class BookingView(SecureModelView):
     def check_write(self, item: Booking) -> None:
         super().check_write(item)
         check_booking(item)
+
+    @action("set_reminder", "Erinnerung aktivieren", "Für die gewählten Termine die Erinnerung aktivieren?",
+            "fa-bell")
+    def set_reminder(self, items):
+        """Bulk action; items arrive re-fetched with the row rules (SecureModelView.action_post)."""
+        items = items if isinstance(items, list) else [items]
+        for item in items:
+            item.reminder = True
+        db.session.commit()
+        flash(f"Erinnerung für {len(items)} Termin(e) aktiviert.", "success")
+        return redirect(self.get_redirect())
 
 
 class BookingStatusView(SecureModelView):

@@ -43,7 +43,9 @@ class PassCardView(SecureModelView):
     list_columns = ["customer", "type", "units_total", "units_used", "purchased_at", "expires_at"]
     order_columns = ["units_total", "units_used", "purchased_at", "expires_at"]
     search_columns = ["type", "purchased_at", "expires_at"]
-    add_columns = edit_columns = ["customer", "type", "units_total", "units_used", "price", "purchased_at", "expires_at"]
+    add_columns = edit_columns = [
+        "customer", "type", "units_total", "units_used", "price", "purchased_at", "expires_at",
+    ]
     base_order = ("purchased_at", "desc")
     label_columns = {
         "customer": "Kund:in", "type": "Kartentyp", "units_total": "Einheiten", "units_used": "Verbraucht",
