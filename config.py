@@ -51,7 +51,8 @@ class Config:
     # Migrations own the schema; roles and permissions are synced by `flask init`.
     FAB_CREATE_DB = False
     FAB_UPDATE_PERMS = False
-    FAB_ADD_SECURITY_API = True
+    # The user/role REST API is not needed (users are managed in the screens): less surface.
+    FAB_ADD_SECURITY_API = False
     FAB_API_SWAGGER_UI = False
     FAB_API_MAX_PAGE_SIZE = 100
     # Upper bound for ?psize_… on every list view (FAB leaves it unbounded).
