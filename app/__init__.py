@@ -32,6 +32,9 @@ def create_app(config: Any = "config.Config") -> Flask:
     configure_mappers()
     db.init_app(flask_app)
     csrf.init_app(flask_app)
+    from app.views.base import reject_nul_bytes
+
+    flask_app.before_request(reject_nul_bytes)
     migrate.init_app(flask_app, db, directory=MIGRATIONS_DIR)
 
     with flask_app.app_context():

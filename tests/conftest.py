@@ -233,10 +233,14 @@ def viewer(client_for):
 
 @pytest.fixture()
 def statements(app):
-    """Count SQL statements: `with statements() as count: …; count.n`."""
+    """Count SQL statements: `with statements() as count: …; count.n`. The engine is
+    looked up once, so requests inside the block run in their own app contexts."""
     from contextlib import contextmanager
 
     from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
 
     @contextmanager
     def counter():
@@ -246,7 +250,6 @@ def statements(app):
         def on_execute(*_args, **_kwargs):
             Count.n += 1
 
-        engine = db.engine
         sa.event.listen(engine, "before_cursor_execute", on_execute)
         try:
             yield Count

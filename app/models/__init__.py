@@ -17,3 +17,9 @@ __all__ = [
     "PassCard", "PassCardType", "PassRedemption", "Pet", "Resource", "Service", "Setting",
     "WorkingHours",
 ]
+
+# SQLite hands the highest id out again after that row is deleted, and a new row
+# would inherit the deleted row's version history (versions are keyed by id).
+# AUTOINCREMENT never reuses an id. PostgreSQL sequences never do anyway.
+for _name in __all__:
+    globals()[_name].__table__.dialect_kwargs["sqlite_autoincrement"] = True

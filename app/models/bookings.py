@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from flask import has_app_context
 from flask_appbuilder import Model
 from sqlalchemy import (
     Boolean,
@@ -110,7 +111,14 @@ class Booking(Model):
     )
 
     def __str__(self) -> str:
-        return f"{self.start_at:%d.%m.%Y %H:%M} {self.customer}"
+        """Start in the business's local time (UTC outside an app context) and customer."""
+        start = self.start_at
+        if start is not None and has_app_context():
+            from app.formatting import to_local
+
+            start = to_local(start)
+        when = f"{start:%d.%m.%Y %H:%M}" if start is not None else "–"
+        return f"{when} {self.customer}"
 
 
 def default_status(session: Session, service: Service) -> BookingStatus | None:

@@ -45,7 +45,9 @@ class Customer(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     first_name: Mapped[str] = mapped_column(String(80))
     last_name: Mapped[str] = mapped_column(String(80), index=True)
-    emoji_marker: Mapped[str | None] = mapped_column(String(EMOJI_MAX_LENGTH))
+    # No VARCHAR length: the named check constraint below is the one rule, so an
+    # over-long marker is an IntegrityError on SQLite and PostgreSQL alike.
+    emoji_marker: Mapped[str | None] = mapped_column(String)
     email: Mapped[str | None] = mapped_column(String(200), unique=True)
     phone: Mapped[str | None] = mapped_column(String(40), index=True)
     street: Mapped[str | None] = mapped_column(String(200))

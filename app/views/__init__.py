@@ -31,7 +31,7 @@ MENU = [
     (AbsenceView, "Abwesenheiten", "fa-plane", "Team"),
     (LocationView, "Filialen", "fa-building", "Team"),
     (BookingStatusView, "Terminstatus", "fa-flag", "Einstellungen"),
-    (SettingView, "Einstellungen", "fa-cog", "Einstellungen"),
+    (SettingView, "Betriebseinstellungen", "fa-cog", "Einstellungen"),
 ]
 VIEWS_WITHOUT_MENU = [PassRedemptionView, InvoiceLineView]
 APIS = [CustomerApi, PetApi, BookingApi, ServiceApi]

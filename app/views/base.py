@@ -2,21 +2,30 @@
 actions that re-check rows, write checks, AJAX selects for big tables."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import abort, current_app, flash, has_request_context, jsonify, redirect, request
+from flask import abort, current_app, flash, has_request_context, jsonify, redirect, request, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose, has_access
 from flask_appbuilder.fields import AJAXSelectField
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_login import current_user
 from markupsafe import Markup, escape
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_, select
+from sqlalchemy.orm import MANYTOONE
 from werkzeug.exceptions import BadRequest
 from wtforms.validators import DataRequired, Optional
 
 from app.extensions import db
 from app.formatting import business_tz, to_local
+from app.models import Booking, Customer
 from app.security import restrict, row_filters, row_predicate
+
+# Tables that grow with the business (100k customers, 1M bookings): a relation to
+# them in a form or a search filter renders every row as an <option>.
+LARGE_MODELS = (Customer, Booking)
 
 
 def capped_page_size(page_size: int | None, default: int) -> int:
@@ -26,6 +35,98 @@ def capped_page_size(page_size: int | None, default: int) -> int:
     return min(page_size, maximum)
 
 
+PAGING_ARG = re.compile(r"^(page|psize)_")
+
+
+FILTER_ARG = re.compile(r"^_flt_(\d)_(.*)$")  # FAB's own pattern
+
+
+def check_paging_args() -> None:
+    """FAB int()s every `page_…`/`psize_…` argument unchecked (a 500 on `psize_X=abc`)
+    and passes a negative page on as a negative OFFSET (a 500 on PostgreSQL): 400 instead."""
+    for key, value in request.args.items(multi=True):
+        if PAGING_ARG.match(key) and not value.strip().isdigit():
+            abort(400, "Ungültige Seitenangabe.")
+
+
+BOOLEAN_WORDS = {"y", "n", "yes", "no", "t", "f", "true", "false", "1", "0", "on", "off"}
+
+
+def _valid_filter_value(datamodel, col: str, value: str) -> bool:
+    """Values the database can compare with the column (PostgreSQL raises on `'abc'`
+    against a number, boolean or foreign key; SQLite silently compares)."""
+    value = value.strip()
+    if datamodel.is_relation(col) or datamodel.is_integer(col):
+        return value.lstrip("-").isdigit()
+    if datamodel.is_numeric(col) or datamodel.is_float(col):
+        try:
+            float(value.replace(",", "."))
+        except ValueError:
+            return False
+        return True
+    if datamodel.is_boolean(col):
+        return value.lower() in BOOLEAN_WORDS
+    return True
+
+
+def check_list_args(view) -> None:
+    """Paging as above; `_flt_<n>_<column>` with n beyond the column's filters (FAB
+    indexes its filter list unchecked: IndexError) or a value the column's type
+    cannot hold (a DataError on PostgreSQL): 400 instead of a 500."""
+    check_paging_args()
+    filters = view._filters._all_filters
+    for key, values in request.args.lists():
+        match = FILTER_ARG.match(key)
+        if not match or match.group(2) not in filters:
+            continue
+        col = match.group(2)
+        if int(match.group(1)) >= len(filters[col]) or not all(
+                _valid_filter_value(view.datamodel, col, value) for value in values):
+            abort(400, "Ungültiger Filter.")
+
+
+def _strings(value: Any):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def reject_nul_bytes() -> None:
+    """PostgreSQL refuses a NUL character in a string (the driver raises: a 500 on
+    `?_flt_0_last_name=%00`, `lookup?q=%00`, a JSON "\\u0000"): 400 before any view runs."""
+    values = [value for key, items in request.args.lists() for value in (key, *items)]
+    if request.is_json:
+        values += _strings(request.get_json(silent=True))
+    elif request.method in ("POST", "PUT", "PATCH"):
+        values += [value for key, items in request.form.lists() for value in (key, *items)]
+    if any("\x00" in value for value in values):
+        abort(400, "Ungültiges Zeichen in der Anfrage.")
+
+
+class InputGuardMixin:
+    """Checks every request to the view's blueprint before FAB sees it."""
+
+    def create_blueprint(self, appbuilder, *args, **kwargs):
+        blueprint = super().create_blueprint(appbuilder, *args, **kwargs)
+        blueprint.before_request(reject_nul_bytes)
+        return blueprint
+
+
+def deny():
+    """FAB ≥ 5.2.3 behaviour for routes FAB does not guard itself: 403 for a
+    logged-in user without the permission, the login page for anonymous users."""
+    if current_user.is_authenticated:
+        abort(403)
+    flash("Bitte melden Sie sich an.", "warning")
+    return redirect(url_for(f"{current_app.appbuilder.sm.auth_view.endpoint}.login", next=request.url))
+
+
 def plain_value(value: Any) -> Any:
     """Default display of a value: nothing for None, Ja/Nein for booleans."""
     if value is None:
@@ -33,6 +134,27 @@ def plain_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "Ja" if value else "Nein"
     return value
+
+
+def sync_foreign_keys(item: Any) -> None:
+    """Copy each set many-to-one relation into its foreign-key column, as the flush
+    would: a form or the API sets `booking.employee`, and until a flush
+    `booking.employee_id` still names the old employee."""
+    state = sa_inspect(item)
+    for rel in state.mapper.relationships:
+        if rel.direction is not MANYTOONE or rel.viewonly or not state.attrs[rel.key].history.has_changes():
+            continue  # only relations set in this change (a loaded one may be staler than its column)
+        related = state.dict[rel.key]
+        for local, remote in rel.local_remote_pairs:
+            if related is None:
+                value = None
+            else:
+                value = getattr(related, sa_inspect(related).mapper.get_property_by_column(remote).key)
+                if value is None:  # a related row not stored yet: the flush will fill it in
+                    continue
+            key = state.mapper.get_property_by_column(local).key
+            if getattr(item, key) != value:
+                setattr(item, key, value)
 
 
 class WriteCheckMixin:
@@ -56,18 +178,36 @@ class WriteCheckMixin:
             if visible is None:
                 raise ValueError("Keine Berechtigung für den gewählten Eintrag.")
 
+    def checked_write(self, item: Any) -> None:
+        """Run `check_write` on the item as it will be stored (foreign keys synced with
+        the relations set) against the database *before* this write: without autoflush
+        (the pending change must not vouch for itself — moving an own booking to a
+        colleague's customer flushed first and so made that customer "served"); a
+        refused change is rolled back so nothing of it can be flushed later."""
+        try:
+            with db.session.no_autoflush:
+                sync_foreign_keys(item)
+                self.check_write(item)
+        except Exception:
+            db.session.rollback()
+            raise
+
     def pre_add(self, item: Any) -> None:
-        self.check_write(item)
+        self.checked_write(item)
 
     def pre_update(self, item: Any) -> None:
-        self.check_write(item)
+        self.checked_write(item)
 
 
-class SecureModelView(WriteCheckMixin, ModelView):
+class SecureModelView(InputGuardMixin, WriteCheckMixin, ModelView):
     """A ModelView whose every route applies the model's row rules."""
 
     page_size = 25
     list_template = "appbuilder/general/model/list.html"
+    # FAB's /download/<filename> serves any file of UPLOAD_FOLDER to anyone with
+    # can_download on any view; no model here has a file column. A view that gets
+    # uploads adds its own, row-checked download route.
+    exclude_route_methods = {"download"}
 
     def __init__(self, *args, **kwargs):
         if not self.base_filters:
@@ -89,9 +229,62 @@ class SecureModelView(WriteCheckMixin, ModelView):
     def _related_views(self, value):
         self.__dict__["_all_related_views"] = value
 
+    def _init_properties(self):
+        """FAB's default search columns are every column and relation: a relation to a
+        large table (every booking as an <option>) or to the version history. Left out;
+        a view that declares its search_columns gets exactly those."""
+        declared = bool(self.search_columns)
+        super()._init_properties()
+        if not declared:
+            self.search_columns = [col for col in self.search_columns if self._default_searchable(col)]
+            self._filters = self.datamodel.get_filters(self.search_columns)
+
+    def _default_searchable(self, col: str) -> bool:
+        if not self.datamodel.is_relation(col):
+            return True
+        related = self.datamodel.get_related_model(col)
+        return related not in LARGE_MODELS and not related.__name__.endswith("Version")
+
+    def _init_forms(self):
+        """Drop search columns FAB can neither filter nor put in the search form (a
+        `Time` column: the list page died with KeyError while rendering the search)."""
+        super()._init_forms()
+        searchable = set(self._filters.get_search_filters())
+        usable = [col for col in self.search_columns
+                  if col in searchable and getattr(self.search_form, col, None) is not None]
+        if usable != self.search_columns:
+            self.search_columns = usable
+            self._filters = self.datamodel.get_filters(usable)
+
+    def _safe_order(self, view, order_column: str, order_direction: str) -> tuple[str, str]:
+        """Only the view's declared order columns (FAB orders by any attribute named in
+        the URL — a 500 on a bogus name, and an oracle on columns the list hides)."""
+        if order_column and order_column not in (view.order_columns or []):
+            return "", ""
+        if order_direction not in ("asc", "desc"):
+            order_direction = "asc"
+        return order_column, order_direction
+
+    def _list(self, **kwargs):
+        check_list_args(self)
+        return super()._list(**kwargs)
+
+    def _show(self, pk):
+        check_paging_args()
+        return super()._show(pk)
+
+    def _add(self):
+        check_list_args(self)
+        return super()._add()
+
+    def _edit(self, pk):
+        check_list_args(self)
+        return super()._edit(pk)
+
     def _get_list_widget(self, filters, actions=None, order_column="", order_direction="",
                          page=None, page_size=None, widgets=None, **kwargs):
         page_size = capped_page_size(page_size, self.page_size)
+        order_column, order_direction = self._safe_order(self, order_column, order_direction)
         return super()._get_list_widget(
             filters, actions=actions, order_column=order_column,
             order_direction=order_direction, page=page, page_size=page_size,
@@ -101,6 +294,7 @@ class SecureModelView(WriteCheckMixin, ModelView):
     def _get_related_view_widget(self, item, related_view, order_column="",
                                  order_direction="", page=None, page_size=None):
         page_size = capped_page_size(page_size, related_view.page_size)
+        order_column, order_direction = self._safe_order(related_view, order_column, order_direction)
         return super()._get_related_view_widget(
             item, related_view, order_column=order_column,
             order_direction=order_direction, page=page, page_size=page_size,
@@ -116,7 +310,7 @@ class SecureModelView(WriteCheckMixin, ModelView):
     def prefill_form(self, form, pk):
         for field in form:
             if isinstance(field.data, datetime) and field.data.tzinfo is not None:
-                field.data = to_local(field.data).replace(tzinfo=None)
+                field.data = to_local(field.data).replace(tzinfo=None, microsecond=0)
 
     def _visible_item(self, pk: Any):
         return self.datamodel.get(self._deserialize_pk_if_composite(pk), self._base_filters)
@@ -124,10 +318,11 @@ class SecureModelView(WriteCheckMixin, ModelView):
     @expose("/action/<string:name>/<pk>", methods=["POST"])
     def action(self, name, pk):
         """Single-item action: POST only (CSRF-checked), item re-fetched with row rules."""
+        if name not in self.actions:
+            abort(404)
         permission_name = self.get_action_permission_name(name)
         if not self.appbuilder.sm.has_access(permission_name, self.class_permission_name):
-            flash("Zugriff verweigert.", "danger")
-            return redirect(self.get_redirect())
+            return deny()
         item = self._visible_item(pk)
         if item is None:
             abort(404)
@@ -142,8 +337,7 @@ class SecureModelView(WriteCheckMixin, ModelView):
             abort(400)
         permission_name = self.get_action_permission_name(name)
         if not self.appbuilder.sm.has_access(permission_name, self.class_permission_name):
-            flash("Zugriff verweigert.", "danger")
-            return redirect(self.get_redirect())
+            return deny()
         items = [item for item in (self._visible_item(pk) for pk in request.form.getlist("rowid")) if item]
         if not items:
             flash("Keine gültigen Einträge ausgewählt.", "warning")
@@ -151,10 +345,10 @@ class SecureModelView(WriteCheckMixin, ModelView):
         return self.actions.get(name).func(items)
 
     def pre_delete(self, item: Any) -> None:
-        self.check_write(item)
+        self.checked_write(item)
 
 
-class SecureApi(WriteCheckMixin, ModelRestApi):
+class SecureApi(InputGuardMixin, WriteCheckMixin, ModelRestApi):
     """A REST API applying the same row rules and write checks as the screens."""
 
     max_page_size = 100
@@ -166,13 +360,19 @@ class SecureApi(WriteCheckMixin, ModelRestApi):
 
     def pre_add(self, item: Any) -> None:
         try:
-            self.check_write(item)
+            self.checked_write(item)
         except ValueError as exc:
             raise BadRequest(str(exc)) from exc
 
     def pre_update(self, item: Any) -> None:
         try:
-            self.check_write(item)
+            self.checked_write(item)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+
+    def pre_delete(self, item: Any) -> None:
+        try:
+            self.checked_write(item)
         except ValueError as exc:
             raise BadRequest(str(exc)) from exc
 
@@ -201,6 +401,11 @@ def ajax_field(label: str, model: type, col_name: str, endpoint: str, required: 
     """Form field for a relation chosen by AJAX search; loads the chosen row with row rules."""
 
     class RowRuleAjaxField(AJAXSelectField):
+        def process_data(self, value):
+            """Keep the related row itself (FAB's field turns it into a pk through the
+            parent's datamodel, which this field does not have: KeyError on every edit page)."""
+            self.data = value
+
         def process_formdata(self, valuelist):
             self.data = None
             if valuelist and valuelist[0]:

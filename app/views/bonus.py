@@ -1,6 +1,8 @@
 """Bonusprogramme und Punktekonto."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from wtforms import SelectField
@@ -10,6 +12,7 @@ from app.models import BonusProgram, BonusTransaction, Customer
 from app.models.bonus import BONUS_KINDS
 from app.views.base import SecureModelView, ajax_field
 from app.views.interface import EagerInterface
+from app.views.validators import UniqueValue, at_least, checkbox, not_negative
 
 
 class BonusProgramView(SecureModelView):
@@ -30,7 +33,20 @@ class BonusProgramView(SecureModelView):
         "reward_kind": SelectField(
             "Prämienart", choices=[("percent", "Prozent"), ("fixed", "Festbetrag")], widget=Select2Widget()
         ),
+        "active": checkbox("Aktiv", default=True),
     }
+    validators_columns = {
+        "name": [UniqueValue(BonusProgram.name, "Ein Bonusprogramm mit diesem Namen gibt es schon.")],
+        "points_per_euro": [not_negative("Punkte je Euro dürfen nicht negativ sein.")],
+        "threshold": [at_least(1, "Die Schwelle muss mindestens 1 Punkt betragen.")],
+        "reward_value": [at_least(Decimal("0.01"), "Der Prämienwert muss größer als 0 sein.")],
+        "referral_points": [not_negative("Empfehlungspunkte dürfen nicht negativ sein.")],
+    }
+
+    def check_write(self, item: BonusProgram) -> None:
+        super().check_write(item)
+        if item.reward_kind == "percent" and item.reward_value is not None and item.reward_value > 100:
+            raise ValueError("Ein Prozent-Rabatt kann höchstens 100 % betragen.")
 
 
 class BonusTransactionView(SecureModelView):

@@ -5,8 +5,9 @@ from flask import flash, redirect
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import DateTimePickerWidget, Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from sqlalchemy import inspect as sa_inspect
 from wtforms import DateTimeField, SelectField
-from wtforms.validators import Optional
+from wtforms.validators import Optional, Regexp
 
 from app.extensions import db
 from app.formatting import fmt_datetime, fmt_money, status_badge
@@ -15,6 +16,7 @@ from app.models.bookings import BOOKING_SOURCES, STATUS_KINDS
 from app.security import employee_scope
 from app.views.base import SecureApi, SecureModelView, ajax_field
 from app.views.interface import EagerInterface
+from app.views.validators import HEX_COLOR, HEX_COLOR_MESSAGE, UniqueValue, checkbox, not_negative
 
 BOOKING_LABELS = {
     "start_at": "Beginn",
@@ -39,8 +41,17 @@ def check_booking(item: Booking) -> None:
     if item.start_at and item.end_at and item.end_at <= item.start_at:
         raise ValueError("Das Ende muss nach dem Beginn liegen.")
     scope = employee_scope()
-    if scope is not None and item.employee_id != scope and getattr(item.employee, "id", None) != scope:
+    if scope is not None and _assigned_employee_id(item) != scope:
         raise ValueError("Sie können nur eigene Termine anlegen oder ändern.")
+
+
+def _assigned_employee_id(item: Booking) -> int | None:
+    """The employee the booking will have once stored. A form or the API assigns
+    the relation; until the flush the foreign key still holds the old employee."""
+    added = sa_inspect(item).attrs.employee.history.added
+    if added:
+        return added[0].id if added[0] is not None else None
+    return item.employee_id
 
 
 class BookingView(SecureModelView):
@@ -81,7 +92,9 @@ class BookingView(SecureModelView):
         "source": SelectField(
             "Quelle", choices=list(BOOKING_SOURCES.items()), default="backoffice", widget=Select2Widget()
         ),
+        "reminder": checkbox("Erinnerung", default=True),
     }
+    validators_columns = {"price": [Optional(), not_negative("Der Preis darf nicht negativ sein.")]}
     visible_relations = {"customer": Customer}
 
     def check_write(self, item: Booking) -> None:
@@ -114,6 +127,10 @@ class BookingStatusView(SecureModelView):
     formatters_columns = {"kind": lambda kind: STATUS_KINDS.get(kind, kind)}
     add_form_extra_fields = edit_form_extra_fields = {
         "kind": SelectField("Art", choices=list(STATUS_KINDS.items()), widget=Select2Widget()),
+    }
+    validators_columns = {
+        "name": [UniqueValue(BookingStatus.name, "Diesen Status gibt es schon.")],
+        "color": [Regexp(HEX_COLOR, message=HEX_COLOR_MESSAGE)],
     }
 
 

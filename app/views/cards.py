@@ -1,12 +1,26 @@
 """Mehrfachkarten."""
 from __future__ import annotations
 
+from flask_appbuilder.fieldwidgets import DateTimePickerWidget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from wtforms import DateTimeField
+from wtforms.validators import DataRequired, Optional
 
-from app.formatting import fmt_datetime, fmt_money
+from app.formatting import fmt_datetime, fmt_money, to_local
 from app.models import Customer, PassCard, PassCardType, PassRedemption
+from app.models.types import utcnow
 from app.views.base import SecureModelView, ajax_field
 from app.views.interface import EagerInterface
+from app.views.validators import UniqueValue, at_least, checkbox, not_negative
+
+# What the date picker sends, and what an edit form shows for a stored time with
+# microseconds (a purchase stamped "now").
+DATETIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M"]
+
+
+def _local_now():
+    """Now as the business's wall-clock time, the way the date pickers show it."""
+    return to_local(utcnow()).replace(tzinfo=None, microsecond=0)
 
 
 class PassCardTypeView(SecureModelView):
@@ -23,6 +37,16 @@ class PassCardTypeView(SecureModelView):
         "category": "Kategorie", "no_show_costs_unit": "Nichterscheinen kostet Einheit", "active": "Aktiv",
     }
     formatters_columns = {"price": fmt_money}
+    validators_columns = {
+        "name": [UniqueValue(PassCardType.name, "Einen Kartentyp mit diesem Namen gibt es schon.")],
+        "units": [at_least(1, "Eine Karte braucht mindestens eine Einheit.")],
+        "validity_days": [Optional(), at_least(1, "Die Gültigkeit muss mindestens 1 Tag betragen.")],
+        "price": [not_negative("Der Preis darf nicht negativ sein.")],
+    }
+    add_form_extra_fields = edit_form_extra_fields = {
+        "no_show_costs_unit": checkbox("Nichterscheinen kostet Einheit", default=True),
+        "active": checkbox("Aktiv", default=True),
+    }
 
 
 class PassRedemptionView(SecureModelView):
@@ -54,6 +78,20 @@ class PassCardView(SecureModelView):
     formatters_columns = {"purchased_at": fmt_datetime, "expires_at": fmt_datetime, "price": fmt_money}
     add_form_extra_fields = edit_form_extra_fields = {
         "customer": ajax_field("Kund:in", Customer, "customer", "/customerview/lookup"),
+        # FAB would prefill the column default as str(aware UTC datetime), which its own
+        # format cannot parse back: offer the business's local time instead.
+        "purchased_at": DateTimeField(
+            "Gekauft am", format=DATETIME_FORMATS, default=_local_now,
+            validators=[DataRequired(message="Bitte das Kaufdatum angeben.")], widget=DateTimePickerWidget(),
+        ),
+        "expires_at": DateTimeField(
+            "Gültig bis", format=DATETIME_FORMATS, validators=[Optional()], widget=DateTimePickerWidget(),
+        ),
+    }
+    validators_columns = {
+        "units_total": [at_least(1, "Eine Karte braucht mindestens eine Einheit.")],
+        "units_used": [not_negative("Verbrauchte Einheiten dürfen nicht negativ sein.")],
+        "price": [not_negative("Der Preis darf nicht negativ sein.")],
     }
     related_views = [PassRedemptionView]
 

@@ -14,6 +14,7 @@ from app.views.cards import PassCardView
 from app.views.interface import EagerInterface
 from app.views.invoices import InvoiceView
 from app.views.notifications import NotificationLogView
+from app.views.validators import UniqueValue, blank_to_none, checkbox, stripped
 
 CUSTOMER_LOOKUP = "/customerview/lookup"
 
@@ -102,11 +103,20 @@ class CustomerView(LookupMixin, SecureModelView):
     }
     validators_columns = {
         "emoji_marker": [Length(max=EMOJI_MAX_LENGTH, message=f"Höchstens {EMOJI_MAX_LENGTH} Zeichen.")],
-        "email": [Optional(), Email(message="Bitte eine gültige E-Mail-Adresse angeben.")],
+        "email": [
+            stripped,
+            blank_to_none,
+            Optional(),
+            Email(message="Bitte eine gültige E-Mail-Adresse angeben."),
+            UniqueValue(Customer.email, "Diese E-Mail-Adresse ist schon bei einer anderen Kund:in eingetragen.",
+                        lower=True),
+        ],
     }
     formatters_columns = {"created_at": fmt_datetime, "birth_date": fmt_date, "consent_at": fmt_datetime}
     add_form_extra_fields = edit_form_extra_fields = {
         "referred_by": ajax_field("Empfohlen von", Customer, "referred_by", CUSTOMER_LOOKUP, required=False),
+        "consent_email": checkbox(CUSTOMER_LABELS["consent_email"]),
+        "consent_sms": checkbox(CUSTOMER_LABELS["consent_sms"]),
     }
     related_views = [
         BookingView, PetView, PassCardView, BonusTransactionView, InvoiceView, DocumentView,
@@ -115,6 +125,11 @@ class CustomerView(LookupMixin, SecureModelView):
     show_template = "appbuilder/general/model/show_cascade.html"
     lookup_columns = [Customer.last_name, Customer.first_name, Customer.email, Customer.phone]
     lookup_order = [Customer.last_name, Customer.first_name]
+
+    def check_write(self, item: Customer) -> None:
+        super().check_write(item)
+        if item.id is not None and item.referred_by is not None and item.referred_by.id == item.id:
+            raise ValueError("Eine Kund:in kann sich nicht selbst empfohlen haben.")
 
     def process_form(self, form, is_created):
         super().process_form(form, is_created)

@@ -6,6 +6,7 @@ from app.models import Customer, Invoice, InvoiceLine
 from app.models.invoices import INVOICE_STATUSES
 from app.views.base import SecureModelView, ajax_field
 from app.views.interface import EagerInterface
+from app.views.validators import vat_rate
 
 
 class InvoiceLineView(SecureModelView):
@@ -20,10 +21,13 @@ class InvoiceLineView(SecureModelView):
         "unit_price": "Einzelpreis (netto)", "vat_rate": "MwSt. (%)",
     }
     formatters_columns = {"unit_price": fmt_money}
+    validators_columns = {"vat_rate": [vat_rate()]}
 
     def check_write(self, item: InvoiceLine) -> None:
         if item.invoice is not None and item.invoice.status != "draft":
             raise ValueError("Eine ausgestellte Rechnung kann nicht mehr geändert werden.")
+        if item.quantity is not None and item.quantity == 0:
+            raise ValueError("Die Menge darf nicht 0 sein.")
 
     def pre_delete(self, item: InvoiceLine) -> None:
         self.check_write(item)

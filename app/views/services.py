@@ -10,6 +10,7 @@ from app.models import Resource, Service
 from app.models.services import SERVICE_CATEGORIES
 from app.views.base import SecureApi, SecureModelView
 from app.views.interface import EagerInterface
+from app.views.validators import UniqueValue, at_least, checkbox, not_negative, vat_rate
 
 SERVICE_LABELS = {
     "name": "Name", "category": "Kategorie", "description": "Beschreibung",
@@ -27,6 +28,8 @@ class ResourceView(SecureModelView):
     add_columns = edit_columns = ["name", "location", "capacity", "active"]
     base_order = ("name", "asc")
     label_columns = {"name": "Name", "location": "Filiale", "capacity": "Kapazität", "active": "Aktiv"}
+    validators_columns = {"capacity": [at_least(1, "Die Kapazität muss mindestens 1 sein.")]}
+    add_form_extra_fields = edit_form_extra_fields = {"active": checkbox("Aktiv", default=True)}
 
 
 class ServiceView(SecureModelView):
@@ -44,6 +47,17 @@ class ServiceView(SecureModelView):
     formatters_columns = {"price": fmt_money, "category": lambda c: SERVICE_CATEGORIES.get(c, c)}
     add_form_extra_fields = edit_form_extra_fields = {
         "category": SelectField("Kategorie", choices=list(SERVICE_CATEGORIES.items()), widget=Select2Widget()),
+        "status_workflow": checkbox(SERVICE_LABELS["status_workflow"]),
+        "reminder_default": checkbox(SERVICE_LABELS["reminder_default"], default=True),
+        "active": checkbox(SERVICE_LABELS["active"], default=True),
+    }
+    validators_columns = {
+        "name": [UniqueValue(Service.name, "Eine Dienstleistung mit diesem Namen gibt es schon.")],
+        "duration_minutes": [at_least(1, "Die Dauer muss mindestens 1 Minute betragen.")],
+        "buffer_minutes": [not_negative("Der Puffer darf nicht negativ sein.")],
+        "price": [not_negative("Der Preis darf nicht negativ sein.")],
+        "vat_rate": [vat_rate()],
+        "capacity": [at_least(1, "Es muss mindestens 1 Platz geben.")],
     }
 
 

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from flask import g
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from sqlalchemy import select
 
+from app.extensions import db
 from app.models import Lens, Setting
 from app.views.base import SecureModelView
+from app.views.validators import UniqueValue, checkbox, optional_text
 
 
 class LensView(SecureModelView):
@@ -19,6 +22,10 @@ class LensView(SecureModelView):
         "name": "Name", "view_name": "Liste", "query_string": "Filter", "shared": "Geteilt",
         "builtin": "Eingebaut", "roles": "Geteilt mit Rollen", "owner": "Besitzer:in",
     }
+    add_form_extra_fields = edit_form_extra_fields = {
+        "shared": checkbox("Geteilt"),
+        "query_string": optional_text("Filter"),
+    }
 
     def pre_add(self, item: Lens) -> None:
         item.owner_id = g.user.id
@@ -29,6 +36,13 @@ class LensView(SecureModelView):
             raise ValueError("Eingebaute Linsen können nicht geändert werden.")
         if item.owner_id is not None and item.owner_id != g.user.id:
             raise ValueError("Nur die Besitzer:in kann diese Linse ändern.")
+        with db.session.no_autoflush:  # the edited item must not be flushed by this query
+            taken = db.session.scalar(select(Lens.id).where(
+                Lens.owner_id == item.owner_id, Lens.view_name == item.view_name, Lens.name == item.name,
+                Lens.id != (item.id or 0),
+            ).limit(1))
+        if taken is not None:
+            raise ValueError("Sie haben schon eine Linse mit diesem Namen für diese Liste.")
 
     def pre_delete(self, item: Lens) -> None:
         self.check_write(item)
@@ -42,3 +56,6 @@ class SettingView(SecureModelView):
     add_columns = edit_columns = ["key", "value", "description"]
     base_order = ("key", "asc")
     label_columns = {"key": "Schlüssel", "value": "Wert", "description": "Beschreibung"}
+    validators_columns = {"key": [UniqueValue(Setting.key, "Diese Einstellung gibt es schon.")]}
+    # An empty value is a valid setting ("no retention limit", "no address yet").
+    add_form_extra_fields = edit_form_extra_fields = {"value": optional_text("Wert")}

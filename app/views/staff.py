@@ -4,13 +4,14 @@ from __future__ import annotations
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from wtforms import SelectField, TimeField
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, Email, Optional, Regexp
 
 from app.formatting import fmt_datetime
 from app.models import Absence, Employee, Location, WorkingHours
 from app.models.staff import ABSENCE_KINDS, WEEKDAYS
 from app.views.base import SecureModelView
 from app.views.interface import EagerInterface
+from app.views.validators import HEX_COLOR, HEX_COLOR_MESSAGE, UniqueValue, blank_to_none, checkbox, stripped
 
 
 class LocationView(SecureModelView):
@@ -24,6 +25,11 @@ class LocationView(SecureModelView):
         "name": "Name", "street": "Straße", "postal_code": "PLZ", "city": "Ort", "phone": "Telefon",
         "email": "E-Mail", "active": "Aktiv",
     }
+    validators_columns = {
+        "name": [UniqueValue(Location.name, "Eine Filiale mit diesem Namen gibt es schon.")],
+        "email": [Optional(), Email(message="Bitte eine gültige E-Mail-Adresse angeben.")],
+    }
+    add_form_extra_fields = edit_form_extra_fields = {"active": checkbox("Aktiv", default=True)}
 
 
 class WorkingHoursView(SecureModelView):
@@ -99,5 +105,17 @@ class EmployeeView(SecureModelView):
         "telegram_chat_id": "Telegram-Chat-ID", "color": "Farbe", "location": "Filiale",
         "user": "Login", "active": "Aktiv",
     }
+    validators_columns = {
+        "email": [
+            stripped,
+            blank_to_none,
+            Optional(),
+            Email(message="Bitte eine gültige E-Mail-Adresse angeben."),
+            UniqueValue(Employee.email, "Diese E-Mail-Adresse hat schon eine andere Mitarbeiter:in.", lower=True),
+        ],
+        "color": [blank_to_none, Optional(), Regexp(HEX_COLOR, message=HEX_COLOR_MESSAGE)],
+        "user": [UniqueValue(Employee.user_id, "Dieser Login gehört schon zu einer anderen Mitarbeiter:in.")],
+    }
+    add_form_extra_fields = edit_form_extra_fields = {"active": checkbox("Aktiv", default=True)}
     related_views = [WorkingHoursView, AbsenceView]
     show_template = "appbuilder/general/model/show_cascade.html"

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 48834519872c
+Revision ID: 632336627101
 Revises: 
-Create Date: 2026-11-22 19:10:19.883060
+Create Date: 2026-11-22 19:38:11.892043
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import app.models.types
 
 
 # revision identifiers, used by Alembic.
-revision = '48834519872c'
+revision = '632336627101'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -113,7 +113,8 @@ def upgrade():
     sa.CheckConstraint('reward_value > 0', name='ck_bonus_program_reward'),
     sa.CheckConstraint('threshold > 0', name='ck_bonus_program_threshold'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.UniqueConstraint('name'),
+    sqlite_autoincrement=True
     )
     op.create_table('bonus_program_version',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
@@ -163,7 +164,8 @@ def upgrade():
     sa.CheckConstraint("kind IN ('start', 'confirmation', 'cancellation', 'completed', 'no_show', 'neutral')", name='ck_booking_status_kind'),
     sa.CheckConstraint('length(color) = 7', name='ck_booking_status_color'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.UniqueConstraint('name'),
+    sqlite_autoincrement=True
     )
     op.create_table('booking_status_version',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
@@ -211,7 +213,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('first_name', sa.String(length=80), autoincrement=False, nullable=True),
     sa.Column('last_name', sa.String(length=80), autoincrement=False, nullable=True),
-    sa.Column('emoji_marker', sa.String(length=8), autoincrement=False, nullable=True),
+    sa.Column('emoji_marker', sa.String(), autoincrement=False, nullable=True),
     sa.Column('email', sa.String(length=200), autoincrement=False, nullable=True),
     sa.Column('phone', sa.String(length=40), autoincrement=False, nullable=True),
     sa.Column('street', sa.String(length=200), autoincrement=False, nullable=True),
@@ -367,7 +369,8 @@ def upgrade():
     sa.Column('lon', sa.Float(), nullable=True),
     sa.Column('active', sa.Boolean(), server_default='1', nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.UniqueConstraint('name'),
+    sqlite_autoincrement=True
     )
     op.create_table('location_version',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
@@ -423,7 +426,8 @@ def upgrade():
     sa.CheckConstraint('units > 0', name='ck_pass_card_type_units'),
     sa.CheckConstraint('validity_days IS NULL OR validity_days > 0', name='ck_pass_card_type_validity'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.UniqueConstraint('name'),
+    sqlite_autoincrement=True
     )
     op.create_table('pass_card_type_version',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
@@ -539,7 +543,8 @@ def upgrade():
     sa.Column('value', sa.Text(), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('key')
+    sa.UniqueConstraint('key'),
+    sqlite_autoincrement=True
     )
     op.create_table('setting_version',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
@@ -647,7 +652,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('first_name', sa.String(length=80), nullable=False),
     sa.Column('last_name', sa.String(length=80), nullable=False),
-    sa.Column('emoji_marker', sa.String(length=8), nullable=True),
+    sa.Column('emoji_marker', sa.String(), nullable=True),
     sa.Column('email', sa.String(length=200), nullable=True),
     sa.Column('phone', sa.String(length=40), nullable=True),
     sa.Column('street', sa.String(length=200), nullable=True),
@@ -674,7 +679,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['created_by_id'], ['ab_user.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['referred_by_id'], ['customer.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('email')
+    sa.UniqueConstraint('email'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_created_by_id'), ['created_by_id'], unique=False)
@@ -699,7 +705,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['user_id'], ['ab_user.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('email'),
-    sa.UniqueConstraint('user_id')
+    sa.UniqueConstraint('user_id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('employee', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_employee_location_id'), ['location_id'], unique=False)
@@ -714,7 +721,8 @@ def upgrade():
     sa.Column('builtin', sa.Boolean(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['ab_user.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('owner_id', 'view_name', 'name', name='uq_lens_owner_view_name')
+    sa.UniqueConstraint('owner_id', 'view_name', 'name', name='uq_lens_owner_view_name'),
+    sqlite_autoincrement=True
     )
     op.create_table('resource',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -724,7 +732,8 @@ def upgrade():
     sa.Column('active', sa.Boolean(), server_default='1', nullable=False),
     sa.CheckConstraint('capacity >= 1', name='ck_resource_capacity'),
     sa.ForeignKeyConstraint(['location_id'], ['location.id'], ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     op.create_table('transaction',
     sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
@@ -760,7 +769,8 @@ def upgrade():
     sa.CheckConstraint("kind IN ('vacation', 'sick', 'training', 'other')", name='ck_absence_kind'),
     sa.CheckConstraint('end_at > start_at', name='ck_absence_span'),
     sa.ForeignKeyConstraint(['employee_id'], ['employee.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('absence', schema=None) as batch_op:
         batch_op.create_index('ix_absence_employee_start', ['employee_id', 'start_at'], unique=False)
@@ -777,7 +787,8 @@ def upgrade():
     sa.CheckConstraint('size_bytes >= 0', name='ck_document_size'),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('stored_name')
+    sa.UniqueConstraint('stored_name'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('document', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_document_customer_id'), ['customer_id'], unique=False)
@@ -801,7 +812,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('number'),
-    sa.UniqueConstraint('year', 'sequence', name='uq_invoice_year_sequence')
+    sa.UniqueConstraint('year', 'sequence', name='uq_invoice_year_sequence'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('invoice', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invoice_customer_id'), ['customer_id'], unique=False)
@@ -829,7 +841,8 @@ def upgrade():
     sa.CheckConstraint('units_used >= 0', name='ck_pass_card_units_used'),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['type_id'], ['pass_card_type.id'], ondelete='RESTRICT'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('pass_card', schema=None) as batch_op:
         batch_op.create_index('ix_pass_card_customer', ['customer_id', 'purchased_at'], unique=False)
@@ -843,7 +856,8 @@ def upgrade():
     sa.Column('birth_date', sa.Date(), nullable=True),
     sa.Column('notes', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('pet', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_pet_customer_id'), ['customer_id'], unique=False)
@@ -870,7 +884,8 @@ def upgrade():
     sa.CheckConstraint('vat_rate >= 0 AND vat_rate < 100', name='ck_service_vat'),
     sa.ForeignKeyConstraint(['resource_id'], ['resource.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.UniqueConstraint('name'),
+    sqlite_autoincrement=True
     )
     op.create_table('working_hours',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -883,7 +898,8 @@ def upgrade():
     sa.CheckConstraint('weekday BETWEEN 0 AND 6', name='ck_working_hours_weekday'),
     sa.ForeignKeyConstraint(['employee_id'], ['employee.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['location_id'], ['location.id'], ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('working_hours', schema=None) as batch_op:
         batch_op.create_index('ix_working_hours_employee_weekday', ['employee_id', 'weekday'], unique=False)
@@ -913,7 +929,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['resource_id'], ['resource.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['service_id'], ['service.id'], ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['status_id'], ['booking_status.id'], ondelete='RESTRICT'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('booking', schema=None) as batch_op:
         batch_op.create_index('ix_booking_customer_start', ['customer_id', 'start_at'], unique=False)
@@ -938,7 +955,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['booking_id'], ['booking.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['program_id'], ['bonus_program.id'], ondelete='RESTRICT'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('bonus_transaction', schema=None) as batch_op:
         batch_op.create_index('ix_bonus_transaction_customer', ['customer_id', 'created_at'], unique=False)
@@ -958,7 +976,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['booking_id'], ['booking.id'], ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['pass_card_id'], ['pass_card.id'], ondelete='RESTRICT'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('invoice_line', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invoice_line_booking_id'), ['booking_id'], unique=False)
@@ -981,7 +1000,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['booking_id'], ['booking.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['employee_id'], ['employee.id'], ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('notification_log', schema=None) as batch_op:
         batch_op.create_index('ix_notification_booking', ['booking_id'], unique=False)
@@ -997,7 +1017,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['booking_id'], ['booking.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['card_id'], ['pass_card.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('booking_id')
+    sa.UniqueConstraint('booking_id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('pass_redemption', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_pass_redemption_card_id'), ['card_id'], unique=False)
