@@ -69,8 +69,10 @@ demo = AppGroup("demo", help="Demo data.")
 @click.option("--bookings", default=40000, show_default=True)
 @click.option("--seed", "seed_value", default=42, show_default=True)
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has customers.")
+@click.option("--fast/--orm", "fast", default=None,
+              help="Core inserts (versions written alongside) or the ORM path; default: ORM up to 100,000 bookings.")
 @with_appcontext
-def demo_seed(customers: int, bookings: int, seed_value: int, if_empty: bool) -> None:
+def demo_seed(customers: int, bookings: int, seed_value: int, if_empty: bool, fast: bool | None) -> None:
     """Fill an empty database with a believable German business."""
     from app.demo import seed_demo
     from app.models import Customer
@@ -82,7 +84,7 @@ def demo_seed(customers: int, bookings: int, seed_value: int, if_empty: bool) ->
         raise click.ClickException("Die Datenbank ist nicht leer; Demodaten nur in eine leere Datenbank.")
     password = demo_password()
     started = time.perf_counter()
-    logins = seed_demo(customers=customers, bookings=bookings, seed=seed_value, password=password)
+    logins = seed_demo(customers=customers, bookings=bookings, seed=seed_value, password=password, fast=fast)
     click.echo(f"Demodaten angelegt in {time.perf_counter() - started:.1f} s.")
     click.echo(f"Demo-Logins (Passwort: {password}): {', '.join(logins)}")
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from flask import has_app_context
 from flask_appbuilder import Model
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -26,18 +27,18 @@ from app.models.staff import Employee, Location
 from app.models.types import UTCDateTime, utcnow
 
 STATUS_KINDS = {
-    "start": "Start",
-    "confirmation": "Bestätigung",
-    "cancellation": "Stornierung",
-    "completed": "Abgeschlossen",
-    "no_show": "Nicht erschienen",
-    "neutral": "Neutral",
+    "start": _l("Start"),
+    "confirmation": _l("Bestätigung"),
+    "cancellation": _l("Stornierung"),
+    "completed": _l("Abgeschlossen"),
+    "no_show": _l("Nicht erschienen"),
+    "neutral": _l("Neutral"),
 }
 BOOKING_SOURCES = {
-    "online": "Online",
-    "phone": "Telefon",
-    "walk_in": "Laufkundschaft",
-    "backoffice": "Büro",
+    "online": _l("Online"),
+    "phone": _l("Telefon"),
+    "walk_in": _l("Laufkundschaft"),
+    "backoffice": _l("Büro"),
 }
 
 
@@ -63,7 +64,7 @@ class BookingStatus(Model):
 
     @property
     def kind_label(self) -> str:
-        return STATUS_KINDS.get(self.kind, self.kind)
+        return str(STATUS_KINDS.get(self.kind, self.kind))
 
     def __str__(self) -> str:
         return self.name
@@ -134,7 +135,8 @@ def default_status(session: Session, service: Service) -> BookingStatus | None:
 def _complete_new_bookings(session: Session, flush_context, instances) -> None:
     """Derive what a new or changed booking leaves open from its service:
     end time from the duration, price, status and location."""
-    for obj in list(session.new) + list(session.dirty):
+    new = session.new  # an IdentitySet built per access: take it once (O(n) not O(n²))
+    for obj in [*new, *session.dirty]:
         if not isinstance(obj, Booking):
             continue
         service = obj.service or (session.get(Service, obj.service_id) if obj.service_id else None)
@@ -142,7 +144,7 @@ def _complete_new_bookings(session: Session, flush_context, instances) -> None:
             continue
         if obj.start_at is not None and obj.end_at is None:
             obj.end_at = obj.start_at + timedelta(minutes=service.duration_minutes)
-        if obj in session.new:
+        if obj in new:
             if obj.price is None:
                 obj.price = service.price
             if obj.status_id is None and obj.status is None:
