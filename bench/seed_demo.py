@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.dbtools import create_database, drop_database, with_database
 
 PG_DATABASE = "tb_bench_seed"
 
@@ -76,25 +77,16 @@ def report(label: str, result: dict[str, Any]) -> None:
 
 
 def postgres_url(admin_url: str) -> str | None:
-    url = make_url(admin_url)
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    """A fresh, empty benchmark database on the server of `admin_url`, or None when it does not answer."""
     try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{PG_DATABASE}"'))
+        return create_database(with_database(admin_url, PG_DATABASE))
     except sa.exc.OperationalError as exc:
-        print(f"  PostgreSQL not reachable ({exc.orig}); skipped.")
+        print(f"PostgreSQL not reachable ({exc.orig}); skipped.")
         return None
-    finally:
-        engine.dispose()
-    return url.set(database=PG_DATABASE).render_as_string(hide_password=False)
 
 
 def drop_postgres(admin_url: str) -> None:
-    engine = sa.create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-    engine.dispose()
+    drop_database(with_database(admin_url, PG_DATABASE))
 
 
 def main() -> None:

@@ -40,11 +40,13 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.dbtools import create_database, drop_database, with_database
+
 PG_DATABASE = "tb_bench_versioning"
 TODAY = date(2025, 3, 20)
 
 
-def create_database(url: str) -> Any:
+def build_app(url: str) -> Any:
     """A fresh app on `url`: migrations, `flask init`, a demo catalogue without bookings."""
     from flask_migrate import upgrade
 
@@ -201,25 +203,16 @@ def run(flask_app: Any, label: str, n: int, rounds: int, chunk: int) -> dict[str
 
 
 def postgres_database(admin_url: str) -> str | None:
-    url = make_url(admin_url)
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    """A fresh, empty benchmark database on the server of `admin_url`, or None when it does not answer."""
     try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{PG_DATABASE}"'))
+        return create_database(with_database(admin_url, PG_DATABASE))
     except sa.exc.OperationalError as exc:
         print(f"PostgreSQL not reachable ({exc.orig}); skipped.")
         return None
-    finally:
-        engine.dispose()
-    return url.set(database=PG_DATABASE).render_as_string(hide_password=False)
 
 
 def drop_postgres_database(admin_url: str) -> None:
-    engine = sa.create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-    engine.dispose()
+    drop_database(with_database(admin_url, PG_DATABASE))
 
 
 def main() -> None:
@@ -232,7 +225,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as tmp:
-        flask_app = create_database(f"sqlite:///{tmp}/bench.db")
+        flask_app = build_app(f"sqlite:///{tmp}/bench.db")
         run(flask_app, "SQLite (temp file)", args.rows, args.rounds, args.chunk)
         _dispose(flask_app)
     if args.no_postgres:
@@ -241,7 +234,7 @@ def main() -> None:
     if url is None:
         return
     try:
-        flask_app = create_database(url)
+        flask_app = build_app(url)
         run(flask_app, f"PostgreSQL ({make_url(url).render_as_string()})", args.rows, args.rounds, args.chunk)
         _dispose(flask_app)
     finally:

@@ -12,7 +12,8 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+
+from app.dbtools import create_database, drop_database, with_database
 
 PASSWORD = "Test-Passwort-123"
 ROLE_USERS = {"Owner": "owner", "Manager": "manager", "Viewer": "viewer", "Employee": "employee1"}
@@ -23,43 +24,13 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def _postgres_test_url(base_url: str) -> str:
-    """A throw-away database per xdist worker, created fresh for the session."""
-    url = make_url(base_url)
-    name = f"tb_test_{_worker()}_{os.getpid()}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
-            ), {"n": name})
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_postgres_database(url: str) -> None:
-    target = make_url(url)
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
-            ), {"n": target.database})
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}"'))
-    finally:
-        admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     base = os.environ.get("TEST_DATABASE_URL")
     if base and base.startswith("postgresql"):
-        url = _postgres_test_url(base)
+        url = create_database(with_database(base, f"tb_test_{_worker()}_{os.getpid()}"))
         yield url
-        _drop_postgres_database(url)
+        drop_database(url)
         return
     path = tmp_path_factory.mktemp("db") / "terminbuch.db"
     yield f"sqlite:///{path}"

@@ -139,36 +139,6 @@ def owner_token(app, world):
     return response.json["access_token"]
 
 
-@pytest.fixture()
-def statements(app):
-    """Like conftest's `statements`, but usable around test-client requests: the
-    engine is looked up in a short app context, so the requests get their own
-    (an outer app context would be shared by every request — one session, one `g`
-    — and hide per-request queries)."""
-    from contextlib import contextmanager
-
-    from app.extensions import db
-
-    with app.app_context():
-        engine = db.engine
-
-    @contextmanager
-    def counter():
-        class Count:
-            n = 0
-
-        def on_execute(*_args, **_kwargs):
-            Count.n += 1
-
-        sa.event.listen(engine, "before_cursor_execute", on_execute)
-        try:
-            yield Count
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", on_execute)
-
-    return counter
-
-
 # --- no N+1 ------------------------------------------------------------------------
 @pytest.mark.parametrize("view_cls", menu_views(), ids=lambda v: v.__name__)
 def test_list_statement_count_does_not_grow_with_page_size(app, owner_client, statements, view_cls):

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy.engine import make_url
+
+from app.dbtools import create_database, drop_database, with_database
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -38,22 +39,6 @@ def _pg_answers() -> bool:
 BACKENDS = ["sqlite"] + (["postgresql"] if REQUIRE_SERVICES or _pg_answers() else [])
 
 
-def _admin_engine():
-    return sa.create_engine(make_url(_pg_base_url()).set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
-def _drop_pg_database(name: str) -> None:
-    admin = _admin_engine()
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
-            ), {"n": name})
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    finally:
-        admin.dispose()
-
-
 @contextmanager
 def empty_database(backend: str):
     """The URL of a brand-new, empty database, removed afterwards."""
@@ -61,18 +46,11 @@ def empty_database(backend: str):
         with tempfile.TemporaryDirectory(prefix="tb-mig-") as folder:
             yield f"sqlite:///{folder}/empty.db"
         return
-    name = f"tb_mig_{os.getpid()}"
-    _drop_pg_database(name)
-    admin = _admin_engine()
+    url = create_database(with_database(_pg_base_url(), f"tb_mig_{os.getpid()}"))
     try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield url
     finally:
-        admin.dispose()
-    try:
-        yield make_url(_pg_base_url()).set(database=name).render_as_string(hide_password=False)
-    finally:
-        _drop_pg_database(name)
+        drop_database(url)
 
 
 @contextmanager
