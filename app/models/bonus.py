@@ -5,6 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from flask_appbuilder import Model
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -13,11 +14,11 @@ from app.models.customers import Customer
 from app.models.types import UTCDateTime, utcnow
 
 BONUS_KINDS = {
-    "earn": "Gutschrift",
-    "redeem": "Einlösung",
-    "correction": "Korrektur",
-    "expiry": "Verfall",
-    "referral": "Empfehlung",
+    "earn": _l("Gutschrift"),
+    "redeem": _l("Einlösung"),
+    "correction": _l("Korrektur"),
+    "expiry": _l("Verfall"),
+    "referral": _l("Empfehlung"),
 }
 
 
@@ -84,7 +85,7 @@ class BonusTransaction(Model):
 
     @property
     def kind_label(self) -> str:
-        return BONUS_KINDS.get(self.kind, self.kind)
+        return str(BONUS_KINDS.get(self.kind, self.kind))
 
     def __str__(self) -> str:
         return f"{self.kind_label} {self.points:+d}"

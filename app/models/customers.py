@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_appbuilder import Model
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -26,13 +27,13 @@ def _acting_user_id() -> int | None:
 
 # Emoji markers with their meaning; any other short emoji may be entered too.
 EMOJI_MARKERS = {
-    "📞": "Rückruf",
-    "⭐": "VIP",
-    "🆕": "Neu",
-    "⚠️": "Achtung",
-    "🎂": "Geburtstag",
-    "💶": "Offene Zahlung",
-    "🐕": "Hundekunde",
+    "📞": _l("Rückruf"),
+    "⭐": _l("VIP"),
+    "🆕": _l("Neu"),
+    "⚠️": _l("Achtung"),
+    "🎂": _l("Geburtstag"),
+    "💶": _l("Offene Zahlung"),
+    "🐕": _l("Hundekunde"),
 }
 EMOJI_MAX_LENGTH = 8
 GEOCODE_STATUSES = ("ok", "not_found", "error", "approx")

@@ -5,6 +5,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from flask_appbuilder import Model
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
@@ -21,7 +23,7 @@ from app.models.cards import PassCard
 from app.models.customers import Customer
 from app.models.types import UTCDateTime, utcnow
 
-INVOICE_STATUSES = {"draft": "Entwurf", "issued": "Ausgestellt", "cancelled": "Storniert"}
+INVOICE_STATUSES = {"draft": _l("Entwurf"), "issued": _l("Ausgestellt"), "cancelled": _l("Storniert")}
 CENT = Decimal("0.01")
 
 
@@ -67,7 +69,7 @@ class Invoice(Model):
         return sum((line.gross for line in self.lines), Decimal("0.00"))
 
     def __str__(self) -> str:
-        return self.number or f"Entwurf #{self.id}"
+        return self.number or _("Entwurf #%(id)s", id=self.id)
 
 
 class InvoiceLine(Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_appbuilder import Model
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -12,8 +13,8 @@ from app.models.customers import Customer
 from app.models.staff import Employee
 from app.models.types import UTCDateTime, utcnow
 
-CHANNELS = {"email": "E-Mail", "sms": "SMS", "telegram": "Telegram"}
-NOTIFICATION_STATUSES = {"queued": "In Warteschlange", "sent": "Gesendet", "failed": "Fehlgeschlagen"}
+CHANNELS = {"email": _l("E-Mail"), "sms": _l("SMS"), "telegram": _l("Telegram")}
+NOTIFICATION_STATUSES = {"queued": _l("In Warteschlange"), "sent": _l("Gesendet"), "failed": _l("Fehlgeschlagen")}
 
 
 class NotificationLog(Model):

@@ -4,16 +4,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_appbuilder import Model
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.staff import Location
 
 SERVICE_CATEGORIES = {
-    "einzelstunde": "Einzelstunde",
-    "kurs": "Kurs",
-    "gruppe": "Gruppe",
-    "seminar": "Seminar",
+    "einzelstunde": _l("Einzelstunde"),
+    "kurs": _l("Kurs"),
+    "gruppe": _l("Gruppe"),
+    "seminar": _l("Seminar"),
 }
 
 
@@ -70,7 +71,7 @@ class Service(Model):
 
     @property
     def category_label(self) -> str:
-        return SERVICE_CATEGORIES.get(self.category, self.category)
+        return str(SERVICE_CATEGORIES.get(self.category, self.category))
 
     def __str__(self) -> str:
         return self.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from flask_appbuilder import Model
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -18,8 +19,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.types import UTCDateTime
 
-WEEKDAYS = ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"]
-ABSENCE_KINDS = {"vacation": "Urlaub", "sick": "Krankheit", "training": "Fortbildung", "other": "Sonstiges"}
+WEEKDAYS = [_l("Montag"), _l("Dienstag"), _l("Mittwoch"), _l("Donnerstag"), _l("Freitag"), _l("Samstag"), _l("Sonntag")]
+ABSENCE_KINDS = {
+    "vacation": _l("Urlaub"), "sick": _l("Krankheit"), "training": _l("Fortbildung"), "other": _l("Sonstiges"),
+}
 
 
 class Location(Model):
@@ -101,7 +104,7 @@ class WorkingHours(Model):
 
     @property
     def weekday_name(self) -> str:
-        return WEEKDAYS[self.weekday]
+        return str(WEEKDAYS[self.weekday])
 
     def __str__(self) -> str:
         return f"{self.weekday_name} {self.start_time:%H:%M}–{self.end_time:%H:%M}"

@@ -1,6 +1,8 @@
 """register_views(): the only place that touches the menu."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from app.views.bonus import BonusProgramView, BonusTransactionView
 from app.views.bookings import BookingApi, BookingStatusView, BookingView
 from app.views.cards import PassCardTypeView, PassCardView, PassRedemptionView
@@ -11,27 +13,34 @@ from app.views.services import ResourceView, ServiceApi, ServiceView
 from app.views.settings import LensView, SettingView
 from app.views.staff import AbsenceView, EmployeeView, LocationView, WorkingHoursView
 
-# (view, menu name, icon, category) in menu order
+
+def N_(message: str) -> str:
+    """Marks a string for `pybabel extract` without translating it."""
+    return message
+
+
+# (view, menu name, icon, category) in menu order. Name and category are permission
+# names in the database (menu_access): they stay German; the menu shows them translated.
 MENU = [
-    (CustomerView, "Kunden", "fa-address-book", "Kunden"),
-    (PetView, "Hunde", "fa-paw", "Kunden"),
-    (DocumentView, "Dokumente", "fa-file", "Kunden"),
-    (NotificationLogView, "Benachrichtigungen", "fa-envelope", "Kunden"),
-    (LensView, "Linsen", "fa-filter", "Kunden"),
-    (BookingView, "Termine", "fa-calendar", "Termine"),
-    (ServiceView, "Dienstleistungen", "fa-cut", "Termine"),
-    (ResourceView, "Räume & Ressourcen", "fa-cube", "Termine"),
-    (PassCardView, "Mehrfachkarten", "fa-ticket", "Karten & Bonus"),
-    (PassCardTypeView, "Kartentypen", "fa-tags", "Karten & Bonus"),
-    (BonusProgramView, "Bonusprogramme", "fa-gift", "Karten & Bonus"),
-    (BonusTransactionView, "Bonuspunkte", "fa-star", "Karten & Bonus"),
-    (InvoiceView, "Rechnungen", "fa-file-text", "Karten & Bonus"),
-    (EmployeeView, "Mitarbeiter:innen", "fa-users", "Team"),
-    (WorkingHoursView, "Arbeitszeiten", "fa-clock-o", "Team"),
-    (AbsenceView, "Abwesenheiten", "fa-plane", "Team"),
-    (LocationView, "Filialen", "fa-building", "Team"),
-    (BookingStatusView, "Terminstatus", "fa-flag", "Einstellungen"),
-    (SettingView, "Betriebseinstellungen", "fa-cog", "Einstellungen"),
+    (CustomerView, N_("Kunden"), "fa-address-book", N_("Kunden")),
+    (PetView, N_("Hunde"), "fa-paw", N_("Kunden")),
+    (DocumentView, N_("Dokumente"), "fa-file", N_("Kunden")),
+    (NotificationLogView, N_("Benachrichtigungen"), "fa-envelope", N_("Kunden")),
+    (LensView, N_("Linsen"), "fa-filter", N_("Kunden")),
+    (BookingView, N_("Termine"), "fa-calendar", N_("Termine")),
+    (ServiceView, N_("Dienstleistungen"), "fa-cut", N_("Termine")),
+    (ResourceView, N_("Räume & Ressourcen"), "fa-cube", N_("Termine")),
+    (PassCardView, N_("Mehrfachkarten"), "fa-ticket", N_("Karten & Bonus")),
+    (PassCardTypeView, N_("Kartentypen"), "fa-tags", N_("Karten & Bonus")),
+    (BonusProgramView, N_("Bonusprogramme"), "fa-gift", N_("Karten & Bonus")),
+    (BonusTransactionView, N_("Bonuspunkte"), "fa-star", N_("Karten & Bonus")),
+    (InvoiceView, N_("Rechnungen"), "fa-file-text", N_("Karten & Bonus")),
+    (EmployeeView, N_("Mitarbeiter:innen"), "fa-users", N_("Team")),
+    (WorkingHoursView, N_("Arbeitszeiten"), "fa-clock-o", N_("Team")),
+    (AbsenceView, N_("Abwesenheiten"), "fa-plane", N_("Team")),
+    (LocationView, N_("Filialen"), "fa-building", N_("Team")),
+    (BookingStatusView, N_("Terminstatus"), "fa-flag", N_("Einstellungen")),
+    (SettingView, N_("Betriebseinstellungen"), "fa-cog", N_("Einstellungen")),
 ]
 VIEWS_WITHOUT_MENU = [PassRedemptionView, InvoiceLineView]
 APIS = [CustomerApi, PetApi, BookingApi, ServiceApi]
@@ -39,7 +48,7 @@ APIS = [CustomerApi, PetApi, BookingApi, ServiceApi]
 
 def register_views(appbuilder) -> None:
     for view, name, icon, category in MENU:
-        appbuilder.add_view(view, name, icon=icon, category=category)
+        appbuilder.add_view(view, name, icon=icon, category=category, label=_l(name), category_label=_l(category))
     for view in VIEWS_WITHOUT_MENU:
         appbuilder.add_view_no_menu(view)
     for api in APIS:

@@ -10,6 +10,8 @@ from flask import abort, current_app, flash, has_request_context, jsonify, redir
 from flask_appbuilder import ModelRestApi, ModelView, expose, has_access
 from flask_appbuilder.fields import AJAXSelectField
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import inspect as sa_inspect
@@ -46,7 +48,7 @@ def check_paging_args() -> None:
     and passes a negative page on as a negative OFFSET (a 500 on PostgreSQL): 400 instead."""
     for key, value in request.args.items(multi=True):
         if PAGING_ARG.match(key) and not value.strip().isdigit():
-            abort(400, "Ungültige Seitenangabe.")
+            abort(400, _("Ungültige Seitenangabe."))
 
 
 BOOLEAN_WORDS = {"y", "n", "yes", "no", "t", "f", "true", "false", "1", "0", "on", "off"}
@@ -82,7 +84,7 @@ def check_list_args(view) -> None:
         col = match.group(2)
         if int(match.group(1)) >= len(filters[col]) or not all(
                 _valid_filter_value(view.datamodel, col, value) for value in values):
-            abort(400, "Ungültiger Filter.")
+            abort(400, _("Ungültiger Filter."))
 
 
 def _strings(value: Any):
@@ -107,7 +109,7 @@ def reject_nul_bytes() -> None:
     elif request.method in ("POST", "PUT", "PATCH"):
         values += [value for key, items in request.form.lists() for value in (key, *items)]
     if any("\x00" in value for value in values):
-        abort(400, "Ungültiges Zeichen in der Anfrage.")
+        abort(400, _("Ungültiges Zeichen in der Anfrage."))
 
 
 def deny():
@@ -115,7 +117,7 @@ def deny():
     logged-in user without the permission, the login page for anonymous users."""
     if current_user.is_authenticated:
         abort(403)
-    flash("Bitte melden Sie sich an.", "warning")
+    flash(_("Bitte melden Sie sich an."), "warning")
     return redirect(url_for(f"{current_app.appbuilder.sm.auth_view.endpoint}.login", next=request.url))
 
 
@@ -124,7 +126,7 @@ def plain_value(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "Ja" if value else "Nein"
+        return _("Ja") if value else _("Nein")
     return value
 
 
@@ -168,7 +170,7 @@ class WriteCheckMixin:
                 restrict(select(model.id).where(model.id == related.id), model)
             )
             if visible is None:
-                raise ValueError("Keine Berechtigung für den gewählten Eintrag.")
+                raise ValueError(_("Keine Berechtigung für den gewählten Eintrag."))
 
     def checked_write(self, item: Any) -> None:
         """Run `check_write` on the item as it will be stored (foreign keys synced with
@@ -332,7 +334,7 @@ class SecureModelView(WriteCheckMixin, ModelView):
             return deny()
         items = [item for item in (self._visible_item(pk) for pk in request.form.getlist("rowid")) if item]
         if not items:
-            flash("Keine gültigen Einträge ausgewählt.", "warning")
+            flash(_("Keine gültigen Einträge ausgewählt."), "warning")
             return redirect(self.get_redirect())
         return self.actions.get(name).func(items)
 
@@ -374,9 +376,10 @@ class AjaxSelectWidget:
         option = ""
         if item is not None and hasattr(item, "id"):
             option = f'<option value="{item.id}" selected>{escape(str(item))}</option>'
+        placeholder = escape(_("Suchen …"))
         return Markup(
             f'<select id="{field.id}" name="{field.name}" class="form-control tb-ajax-select" '
-            f'data-url="{escape(self.endpoint)}" data-placeholder="Suchen …">'
+            f'data-url="{escape(self.endpoint)}" data-placeholder="{placeholder}">'
             f'<option value=""></option>{option}</select>'
         )
 
@@ -401,7 +404,7 @@ def ajax_field(label: str, model: type, col_name: str, endpoint: str, required: 
 
     return RowRuleAjaxField(
         label,
-        validators=[DataRequired(message="Bitte auswählen.")] if required else [Optional()],
+        validators=[DataRequired(message=_l("Bitte auswählen."))] if required else [Optional()],
         datamodel=SQLAInterface(model),
         col_name=col_name,
         widget=AjaxSelectWidget(endpoint),

@@ -5,6 +5,8 @@ from flask import flash, redirect
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import DateTimePickerWidget, Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect as sa_inspect
 from wtforms import DateTimeField, SelectField
 from wtforms.validators import Optional, Regexp
@@ -19,30 +21,30 @@ from app.views.interface import EagerInterface
 from app.views.validators import HEX_COLOR, HEX_COLOR_MESSAGE, UniqueValue, checkbox, not_negative
 
 BOOKING_LABELS = {
-    "start_at": "Beginn",
-    "end_at": "Ende",
-    "customer": "Kund:in",
-    "service": "Dienstleistung",
-    "employee": "Mitarbeiter:in",
-    "resource": "Raum/Ressource",
-    "location": "Filiale",
-    "status": "Status",
-    "price": "Preis",
-    "comment": "Kommentar",
-    "cancel_reason": "Absagegrund",
-    "source": "Quelle",
-    "reminder": "Erinnerung",
-    "created_at": "Angelegt am",
+    "start_at": _l("Beginn"),
+    "end_at": _l("Ende"),
+    "customer": _l("Kund:in"),
+    "service": _l("Dienstleistung"),
+    "employee": _l("Mitarbeiter:in"),
+    "resource": _l("Raum/Ressource"),
+    "location": _l("Filiale"),
+    "status": _l("Status"),
+    "price": _l("Preis"),
+    "comment": _l("Kommentar"),
+    "cancel_reason": _l("Absagegrund"),
+    "source": _l("Quelle"),
+    "reminder": _l("Erinnerung"),
+    "created_at": _l("Angelegt am"),
 }
 
 
 def check_booking(item: Booking) -> None:
     """Rules every booking write must pass, whichever screen or API it comes from."""
     if item.start_at and item.end_at and item.end_at <= item.start_at:
-        raise ValueError("Das Ende muss nach dem Beginn liegen.")
+        raise ValueError(_("Das Ende muss nach dem Beginn liegen."))
     scope = employee_scope()
     if scope is not None and _assigned_employee_id(item) != scope:
-        raise ValueError("Sie können nur eigene Termine anlegen oder ändern.")
+        raise ValueError(_("Sie können nur eigene Termine anlegen oder ändern."))
 
 
 def _assigned_employee_id(item: Booking) -> int | None:
@@ -58,10 +60,10 @@ class BookingView(SecureModelView):
     datamodel = EagerInterface(
         Booking, eager=("customer", "service", "employee", "status", "location")
     )
-    list_title = "Termine"
-    show_title = "Termin"
-    add_title = "Termin anlegen"
-    edit_title = "Termin bearbeiten"
+    list_title = _l("Termine")
+    show_title = _l("Termin")
+    add_title = _l("Termin anlegen")
+    edit_title = _l("Termin bearbeiten")
     list_columns = ["start_at", "customer", "service", "employee", "status", "location", "price"]
     order_columns = ["start_at", "price"]
     base_order = ("start_at", "desc")
@@ -72,11 +74,10 @@ class BookingView(SecureModelView):
     ]
     edit_columns = add_columns[:6] + ["status", "price", "source", "reminder", "comment", "cancel_reason"]
     show_fieldsets = [
-        ("Termin", {"fields": ["start_at", "end_at", "customer", "service", "employee", "resource", "location"]}),
-        ("Status", {"fields": ["status", "cancel_reason", "price", "source", "reminder", "comment", "created_at"]}),
+        (_l("Termin"), {"fields": ["start_at", "end_at", "customer", "service", "employee", "resource", "location"]}),
+        (_l("Status"), {"fields": ["status", "cancel_reason", "price", "source", "reminder", "comment", "created_at"]}),
     ]
     label_columns = BOOKING_LABELS
-    description_columns = {"end_at": "Leer lassen: das Ende ergibt sich aus der Dauer der Dienstleistung."}
     formatters_columns = {
         "start_at": fmt_datetime,
         "end_at": fmt_datetime,
@@ -85,23 +86,24 @@ class BookingView(SecureModelView):
         "status": status_badge,
     }
     add_form_extra_fields = edit_form_extra_fields = {
-        "customer": ajax_field("Kund:in", Customer, "customer", "/customerview/lookup"),
+        "customer": ajax_field(_l("Kund:in"), Customer, "customer", "/customerview/lookup"),
         "end_at": DateTimeField(
-            "Ende", format="%Y-%m-%d %H:%M:%S", validators=[Optional()], widget=DateTimePickerWidget()
+            _l("Ende"), format="%Y-%m-%d %H:%M:%S", validators=[Optional()], widget=DateTimePickerWidget(),
+            description=_l("Leer lassen: das Ende ergibt sich aus der Dauer der Dienstleistung."),
         ),
         "source": SelectField(
-            "Quelle", choices=list(BOOKING_SOURCES.items()), default="backoffice", widget=Select2Widget()
+            _l("Quelle"), choices=list(BOOKING_SOURCES.items()), default="backoffice", widget=Select2Widget()
         ),
-        "reminder": checkbox("Erinnerung", default=True),
+        "reminder": checkbox(_l("Erinnerung"), default=True),
     }
-    validators_columns = {"price": [Optional(), not_negative("Der Preis darf nicht negativ sein.")]}
+    validators_columns = {"price": [Optional(), not_negative(_l("Der Preis darf nicht negativ sein."))]}
     visible_relations = {"customer": Customer}
 
     def check_write(self, item: Booking) -> None:
         super().check_write(item)
         check_booking(item)
 
-    @action("set_reminder", "Erinnerung aktivieren", "Für die gewählten Termine die Erinnerung aktivieren?",
+    @action("set_reminder", _l("Erinnerung aktivieren"), _l("Für die gewählten Termine die Erinnerung aktivieren?"),
             "fa-bell")
     def set_reminder(self, items):
         """Bulk action; items arrive re-fetched with the row rules (SecureModelView.action_post)."""
@@ -109,27 +111,27 @@ class BookingView(SecureModelView):
         for item in items:
             item.reminder = True
         db.session.commit()
-        flash(f"Erinnerung für {len(items)} Termin(e) aktiviert.", "success")
+        flash(_("Erinnerung für %(count)d Termin(e) aktiviert.", count=len(items)), "success")
         return redirect(self.get_redirect())
 
 
 class BookingStatusView(SecureModelView):
     datamodel = SQLAInterface(BookingStatus)
-    list_title = "Terminstatus"
-    show_title = add_title = edit_title = "Terminstatus"
+    list_title = _l("Terminstatus")
+    show_title = add_title = edit_title = _l("Terminstatus")
     list_columns = ["position", "name", "kind", "color", "description"]
     add_columns = edit_columns = ["name", "description", "position", "kind", "color"]
     base_order = ("position", "asc")
     label_columns = {
-        "position": "Reihenfolge", "name": "Name", "kind": "Art", "color": "Farbe",
-        "description": "Beschreibung",
+        "position": _l("Reihenfolge"), "name": _l("Name"), "kind": _l("Art"), "color": _l("Farbe"),
+        "description": _l("Beschreibung"),
     }
     formatters_columns = {"kind": lambda kind: STATUS_KINDS.get(kind, kind)}
     add_form_extra_fields = edit_form_extra_fields = {
-        "kind": SelectField("Art", choices=list(STATUS_KINDS.items()), widget=Select2Widget()),
+        "kind": SelectField(_l("Art"), choices=list(STATUS_KINDS.items()), widget=Select2Widget()),
     }
     validators_columns = {
-        "name": [UniqueValue(BookingStatus.name, "Diesen Status gibt es schon.")],
+        "name": [UniqueValue(BookingStatus.name, _l("Diesen Status gibt es schon."))],
         "color": [Regexp(HEX_COLOR, message=HEX_COLOR_MESSAGE)],
     }
 

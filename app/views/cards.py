@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask_appbuilder.fieldwidgets import DateTimePickerWidget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import DateTimeField
 from wtforms.validators import DataRequired, Optional
 
@@ -25,45 +27,47 @@ def _local_now():
 
 class PassCardTypeView(SecureModelView):
     datamodel = SQLAInterface(PassCardType)
-    list_title = "Kartentypen"
-    show_title = add_title = edit_title = "Kartentyp"
+    list_title = _l("Kartentypen")
+    show_title = add_title = edit_title = _l("Kartentyp")
     list_columns = ["name", "units", "validity_days", "price", "no_show_costs_unit", "active"]
     add_columns = edit_columns = [
         "name", "units", "validity_days", "price", "category", "no_show_costs_unit", "active",
     ]
     base_order = ("name", "asc")
     label_columns = {
-        "name": "Name", "units": "Einheiten", "validity_days": "Gültigkeit (Tage)", "price": "Preis",
-        "category": "Kategorie", "no_show_costs_unit": "Nichterscheinen kostet Einheit", "active": "Aktiv",
+        "name": _l("Name"), "units": _l("Einheiten"), "validity_days": _l("Gültigkeit (Tage)"), "price": _l("Preis"),
+        "category": _l("Kategorie"), "no_show_costs_unit": _l("Nichterscheinen kostet Einheit"), "active": _l("Aktiv"),
     }
     formatters_columns = {"price": fmt_money}
     validators_columns = {
-        "name": [UniqueValue(PassCardType.name, "Einen Kartentyp mit diesem Namen gibt es schon.")],
-        "units": [at_least(1, "Eine Karte braucht mindestens eine Einheit.")],
-        "validity_days": [Optional(), at_least(1, "Die Gültigkeit muss mindestens 1 Tag betragen.")],
-        "price": [not_negative("Der Preis darf nicht negativ sein.")],
+        "name": [UniqueValue(PassCardType.name, _l("Einen Kartentyp mit diesem Namen gibt es schon."))],
+        "units": [at_least(1, _l("Eine Karte braucht mindestens eine Einheit."))],
+        "validity_days": [Optional(), at_least(1, _l("Die Gültigkeit muss mindestens 1 Tag betragen."))],
+        "price": [not_negative(_l("Der Preis darf nicht negativ sein."))],
     }
     add_form_extra_fields = edit_form_extra_fields = {
-        "no_show_costs_unit": checkbox("Nichterscheinen kostet Einheit", default=True),
-        "active": checkbox("Aktiv", default=True),
+        "no_show_costs_unit": checkbox(_l("Nichterscheinen kostet Einheit"), default=True),
+        "active": checkbox(_l("Aktiv"), default=True),
     }
 
 
 class PassRedemptionView(SecureModelView):
     datamodel = EagerInterface(PassRedemption, eager=("card", "booking"))
-    list_title = "Einlösungen"
-    show_title = "Einlösung"
+    list_title = _l("Einlösungen")
+    show_title = _l("Einlösung")
     list_columns = ["redeemed_at", "card", "booking", "units"]
     base_order = ("redeemed_at", "desc")
     base_permissions = ["can_list", "can_show"]
-    label_columns = {"redeemed_at": "Eingelöst am", "card": "Karte", "booking": "Termin", "units": "Einheiten"}
+    label_columns = {
+        "redeemed_at": _l("Eingelöst am"), "card": _l("Karte"), "booking": _l("Termin"), "units": _l("Einheiten"),
+    }
     formatters_columns = {"redeemed_at": fmt_datetime}
 
 
 class PassCardView(SecureModelView):
     datamodel = EagerInterface(PassCard, eager=("type", "customer"))
-    list_title = "Mehrfachkarten"
-    show_title = add_title = edit_title = "Mehrfachkarte"
+    list_title = _l("Mehrfachkarten")
+    show_title = add_title = edit_title = _l("Mehrfachkarte")
     list_columns = ["customer", "type", "units_total", "units_used", "purchased_at", "expires_at"]
     order_columns = ["units_total", "units_used", "purchased_at", "expires_at"]
     search_columns = ["type", "purchased_at", "expires_at"]
@@ -72,34 +76,35 @@ class PassCardView(SecureModelView):
     ]
     base_order = ("purchased_at", "desc")
     label_columns = {
-        "customer": "Kund:in", "type": "Kartentyp", "units_total": "Einheiten", "units_used": "Verbraucht",
-        "units_remaining": "Rest", "price": "Preis", "purchased_at": "Gekauft am", "expires_at": "Gültig bis",
+        "customer": _l("Kund:in"), "type": _l("Kartentyp"), "units_total": _l("Einheiten"),
+        "units_used": _l("Verbraucht"), "units_remaining": _l("Rest"), "price": _l("Preis"),
+        "purchased_at": _l("Gekauft am"), "expires_at": _l("Gültig bis"),
     }
     formatters_columns = {"purchased_at": fmt_datetime, "expires_at": fmt_datetime, "price": fmt_money}
     add_form_extra_fields = edit_form_extra_fields = {
-        "customer": ajax_field("Kund:in", Customer, "customer", "/customerview/lookup"),
+        "customer": ajax_field(_l("Kund:in"), Customer, "customer", "/customerview/lookup"),
         # FAB would prefill the column default as str(aware UTC datetime), which its own
         # format cannot parse back: offer the business's local time instead.
         "purchased_at": DateTimeField(
-            "Gekauft am", format=DATETIME_FORMATS, default=_local_now,
-            validators=[DataRequired(message="Bitte das Kaufdatum angeben.")], widget=DateTimePickerWidget(),
+            _l("Gekauft am"), format=DATETIME_FORMATS, default=_local_now,
+            validators=[DataRequired(message=_l("Bitte das Kaufdatum angeben."))], widget=DateTimePickerWidget(),
         ),
         "expires_at": DateTimeField(
-            "Gültig bis", format=DATETIME_FORMATS, validators=[Optional()], widget=DateTimePickerWidget(),
+            _l("Gültig bis"), format=DATETIME_FORMATS, validators=[Optional()], widget=DateTimePickerWidget(),
         ),
     }
     validators_columns = {
-        "units_total": [at_least(1, "Eine Karte braucht mindestens eine Einheit.")],
-        "units_used": [not_negative("Verbrauchte Einheiten dürfen nicht negativ sein.")],
-        "price": [not_negative("Der Preis darf nicht negativ sein.")],
+        "units_total": [at_least(1, _l("Eine Karte braucht mindestens eine Einheit."))],
+        "units_used": [not_negative(_l("Verbrauchte Einheiten dürfen nicht negativ sein."))],
+        "price": [not_negative(_l("Der Preis darf nicht negativ sein."))],
     }
     related_views = [PassRedemptionView]
 
     def check_write(self, item: PassCard) -> None:
         super().check_write(item)
         if item.units_used is not None and item.units_used < 0:
-            raise ValueError("Verbrauchte Einheiten dürfen nicht negativ sein.")
+            raise ValueError(_("Verbrauchte Einheiten dürfen nicht negativ sein."))
         if item.units_total is not None and item.units_total <= 0:
-            raise ValueError("Eine Karte braucht mindestens eine Einheit.")
+            raise ValueError(_("Eine Karte braucht mindestens eine Einheit."))
         if item.units_total and item.units_used and item.units_used > item.units_total:
-            raise ValueError("Es können nicht mehr Einheiten verbraucht sein, als die Karte hat.")
+            raise ValueError(_("Es können nicht mehr Einheiten verbraucht sein, als die Karte hat."))

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms.validators import Email, Length, Optional
 
 from app.formatting import fmt_date, fmt_datetime
@@ -18,52 +21,59 @@ from app.views.validators import UniqueValue, blank_to_none, checkbox, stripped
 
 CUSTOMER_LOOKUP = "/customerview/lookup"
 
+
+def _emoji_marker_description() -> str:
+    """Built per request (a lazy string joined at import time would freeze the language)."""
+    markers = ", ".join(f"{emoji} {meaning}" for emoji, meaning in EMOJI_MARKERS.items())
+    return _("Ein Emoji vor dem Namen: %(markers)s", markers=markers)
+
+
 CUSTOMER_LABELS = {
-    "display_name": "Name",
-    "first_name": "Vorname",
-    "last_name": "Nachname",
-    "emoji_marker": "Markierung",
-    "email": "E-Mail",
-    "phone": "Telefon",
-    "street": "Straße",
-    "postal_code": "PLZ",
-    "city": "Ort",
-    "country": "Land",
-    "birth_date": "Geburtsdatum",
-    "notes": "Notizen",
-    "consent_email": "Einwilligung E-Mail",
-    "consent_sms": "Einwilligung SMS",
-    "consent_at": "Einwilligung am",
-    "referred_by": "Empfohlen von",
-    "created_at": "Angelegt am",
-    "geocode_status": "Geokodierung",
+    "display_name": _l("Name"),
+    "first_name": _l("Vorname"),
+    "last_name": _l("Nachname"),
+    "emoji_marker": _l("Markierung"),
+    "email": _l("E-Mail"),
+    "phone": _l("Telefon"),
+    "street": _l("Straße"),
+    "postal_code": _l("PLZ"),
+    "city": _l("Ort"),
+    "country": _l("Land"),
+    "birth_date": _l("Geburtsdatum"),
+    "notes": _l("Notizen"),
+    "consent_email": _l("Einwilligung E-Mail"),
+    "consent_sms": _l("Einwilligung SMS"),
+    "consent_at": _l("Einwilligung am"),
+    "referred_by": _l("Empfohlen von"),
+    "created_at": _l("Angelegt am"),
+    "geocode_status": _l("Geokodierung"),
 }
 
 
 class PetView(SecureModelView):
     datamodel = EagerInterface(Pet, eager=("customer",))
-    list_title = "Hunde"
-    show_title = add_title = edit_title = "Hund"
+    list_title = _l("Hunde")
+    show_title = add_title = edit_title = _l("Hund")
     list_columns = ["name", "breed", "customer", "birth_date"]
     search_columns = ["name", "breed"]
     add_columns = edit_columns = ["customer", "name", "species", "breed", "birth_date", "notes"]
     show_columns = ["name", "species", "breed", "customer", "birth_date", "notes"]
     base_order = ("name", "asc")
     label_columns = {
-        "name": "Name", "species": "Tierart", "breed": "Rasse", "customer": "Halter:in",
-        "birth_date": "Geburtsdatum", "notes": "Notizen",
+        "name": _l("Name"), "species": _l("Tierart"), "breed": _l("Rasse"), "customer": _l("Halter:in"),
+        "birth_date": _l("Geburtsdatum"), "notes": _l("Notizen"),
     }
     formatters_columns = {"birth_date": fmt_date}
     add_form_extra_fields = edit_form_extra_fields = {
-        "customer": ajax_field("Halter:in", Customer, "customer", CUSTOMER_LOOKUP),
+        "customer": ajax_field(_l("Halter:in"), Customer, "customer", CUSTOMER_LOOKUP),
     }
     visible_relations = {"customer": Customer}
 
 
 class DocumentView(SecureModelView):
     datamodel = EagerInterface(Document, eager=("customer",))
-    list_title = "Dokumente"
-    show_title = "Dokument"
+    list_title = _l("Dokumente")
+    show_title = _l("Dokument")
     list_columns = ["title", "filename", "customer", "uploaded_at", "size_bytes"]
     show_columns = ["title", "filename", "content_type", "size_bytes", "customer", "uploaded_at"]
     search_columns = ["title", "filename"]
@@ -71,18 +81,18 @@ class DocumentView(SecureModelView):
     # Uploads come with the customer-file issue; until then documents are read-only here.
     base_permissions = ["can_list", "can_show", "can_delete"]
     label_columns = {
-        "title": "Titel", "filename": "Dateiname", "customer": "Kund:in",
-        "uploaded_at": "Hochgeladen am", "size_bytes": "Größe (Bytes)", "content_type": "Dateityp",
+        "title": _l("Titel"), "filename": _l("Dateiname"), "customer": _l("Kund:in"),
+        "uploaded_at": _l("Hochgeladen am"), "size_bytes": _l("Größe (Bytes)"), "content_type": _l("Dateityp"),
     }
     formatters_columns = {"uploaded_at": fmt_datetime}
 
 
 class CustomerView(LookupMixin, SecureModelView):
     datamodel = SQLAInterface(Customer)
-    list_title = "Kunden"
-    show_title = "Kundenakte"
-    add_title = "Kund:in anlegen"
-    edit_title = "Kund:in bearbeiten"
+    list_title = _l("Kunden")
+    show_title = _l("Kundenakte")
+    add_title = _l("Kund:in anlegen")
+    edit_title = _l("Kund:in bearbeiten")
     list_columns = ["display_name", "email", "phone", "postal_code", "city", "created_at"]
     order_columns = ["email", "phone", "postal_code", "city", "created_at"]
     search_columns = ["last_name", "first_name", "email", "phone", "postal_code", "city", "emoji_marker"]
@@ -92,29 +102,26 @@ class CustomerView(LookupMixin, SecureModelView):
         "city", "country", "birth_date", "consent_email", "consent_sms", "referred_by", "notes",
     ]
     show_fieldsets = [
-        ("Stammdaten", {"fields": ["display_name", "email", "phone", "birth_date", "referred_by", "notes"]}),
-        ("Adresse", {"fields": ["street", "postal_code", "city", "country", "geocode_status"]}),
-        ("Einwilligungen", {"fields": ["consent_email", "consent_sms", "consent_at", "created_at"]}),
+        (_l("Stammdaten"), {"fields": ["display_name", "email", "phone", "birth_date", "referred_by", "notes"]}),
+        (_l("Adresse"), {"fields": ["street", "postal_code", "city", "country", "geocode_status"]}),
+        (_l("Einwilligungen"), {"fields": ["consent_email", "consent_sms", "consent_at", "created_at"]}),
     ]
     label_columns = CUSTOMER_LABELS
-    description_columns = {
-        "emoji_marker": "Ein Emoji vor dem Namen: "
-        + ", ".join(f"{emoji} {meaning}" for emoji, meaning in EMOJI_MARKERS.items()),
-    }
+    description_columns = {"emoji_marker": LazyString(_emoji_marker_description)}
     validators_columns = {
-        "emoji_marker": [Length(max=EMOJI_MAX_LENGTH, message=f"Höchstens {EMOJI_MAX_LENGTH} Zeichen.")],
+        "emoji_marker": [Length(max=EMOJI_MAX_LENGTH, message=_l("Höchstens %(max)d Zeichen."))],
         "email": [
             stripped,
             blank_to_none,
             Optional(),
-            Email(message="Bitte eine gültige E-Mail-Adresse angeben."),
-            UniqueValue(Customer.email, "Diese E-Mail-Adresse ist schon bei einer anderen Kund:in eingetragen.",
+            Email(message=_l("Bitte eine gültige E-Mail-Adresse angeben.")),
+            UniqueValue(Customer.email, _l("Diese E-Mail-Adresse ist schon bei einer anderen Kund:in eingetragen."),
                         lower=True),
         ],
     }
     formatters_columns = {"created_at": fmt_datetime, "birth_date": fmt_date, "consent_at": fmt_datetime}
     add_form_extra_fields = edit_form_extra_fields = {
-        "referred_by": ajax_field("Empfohlen von", Customer, "referred_by", CUSTOMER_LOOKUP, required=False),
+        "referred_by": ajax_field(_l("Empfohlen von"), Customer, "referred_by", CUSTOMER_LOOKUP, required=False),
         "consent_email": checkbox(CUSTOMER_LABELS["consent_email"]),
         "consent_sms": checkbox(CUSTOMER_LABELS["consent_sms"]),
     }
@@ -129,7 +136,7 @@ class CustomerView(LookupMixin, SecureModelView):
     def check_write(self, item: Customer) -> None:
         super().check_write(item)
         if item.id is not None and item.referred_by is not None and item.referred_by.id == item.id:
-            raise ValueError("Eine Kund:in kann sich nicht selbst empfohlen haben.")
+            raise ValueError(_("Eine Kund:in kann sich nicht selbst empfohlen haben."))
 
     def process_form(self, form, is_created):
         super().process_form(form, is_created)

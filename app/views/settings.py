@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import g
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.extensions import db
@@ -13,18 +15,18 @@ from app.views.validators import UniqueValue, checkbox, optional_text
 
 class LensView(SecureModelView):
     datamodel = SQLAInterface(Lens)
-    list_title = "Linsen"
-    show_title = add_title = edit_title = "Linse"
+    list_title = _l("Linsen")
+    show_title = add_title = edit_title = _l("Linse")
     list_columns = ["name", "view_name", "shared", "builtin"]
     add_columns = edit_columns = ["name", "view_name", "query_string", "shared", "roles"]
     base_order = ("name", "asc")
     label_columns = {
-        "name": "Name", "view_name": "Liste", "query_string": "Filter", "shared": "Geteilt",
-        "builtin": "Eingebaut", "roles": "Geteilt mit Rollen", "owner": "Besitzer:in",
+        "name": _l("Name"), "view_name": _l("Liste"), "query_string": _l("Filter"), "shared": _l("Geteilt"),
+        "builtin": _l("Eingebaut"), "roles": _l("Geteilt mit Rollen"), "owner": _l("Besitzer:in"),
     }
     add_form_extra_fields = edit_form_extra_fields = {
-        "shared": checkbox("Geteilt"),
-        "query_string": optional_text("Filter"),
+        "shared": checkbox(_l("Geteilt")),
+        "query_string": optional_text(_l("Filter")),
     }
 
     def pre_add(self, item: Lens) -> None:
@@ -33,16 +35,16 @@ class LensView(SecureModelView):
 
     def check_write(self, item: Lens) -> None:
         if item.builtin:
-            raise ValueError("Eingebaute Linsen können nicht geändert werden.")
+            raise ValueError(_("Eingebaute Linsen können nicht geändert werden."))
         if item.owner_id is not None and item.owner_id != g.user.id:
-            raise ValueError("Nur die Besitzer:in kann diese Linse ändern.")
+            raise ValueError(_("Nur die Besitzer:in kann diese Linse ändern."))
         with db.session.no_autoflush:  # the edited item must not be flushed by this query
             taken = db.session.scalar(select(Lens.id).where(
                 Lens.owner_id == item.owner_id, Lens.view_name == item.view_name, Lens.name == item.name,
                 Lens.id != (item.id or 0),
             ).limit(1))
         if taken is not None:
-            raise ValueError("Sie haben schon eine Linse mit diesem Namen für diese Liste.")
+            raise ValueError(_("Sie haben schon eine Linse mit diesem Namen für diese Liste."))
 
     def pre_delete(self, item: Lens) -> None:
         self.check_write(item)
@@ -50,12 +52,12 @@ class LensView(SecureModelView):
 
 class SettingView(SecureModelView):
     datamodel = SQLAInterface(Setting)
-    list_title = "Einstellungen"
-    show_title = add_title = edit_title = "Einstellung"
+    list_title = _l("Einstellungen")
+    show_title = add_title = edit_title = _l("Einstellung")
     list_columns = ["key", "value", "description"]
     add_columns = edit_columns = ["key", "value", "description"]
     base_order = ("key", "asc")
-    label_columns = {"key": "Schlüssel", "value": "Wert", "description": "Beschreibung"}
-    validators_columns = {"key": [UniqueValue(Setting.key, "Diese Einstellung gibt es schon.")]}
+    label_columns = {"key": _l("Schlüssel"), "value": _l("Wert"), "description": _l("Beschreibung")}
+    validators_columns = {"key": [UniqueValue(Setting.key, _l("Diese Einstellung gibt es schon."))]}
     # An empty value is a valid setting ("no retention limit", "no address yet").
-    add_form_extra_fields = edit_form_extra_fields = {"value": optional_text("Wert")}
+    add_form_extra_fields = edit_form_extra_fields = {"value": optional_text(_l("Wert"))}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import SelectField, TimeField
 from wtforms.validators import DataRequired, Email, Optional, Regexp
 
@@ -16,33 +18,33 @@ from app.views.validators import HEX_COLOR, HEX_COLOR_MESSAGE, UniqueValue, blan
 
 class LocationView(SecureModelView):
     datamodel = SQLAInterface(Location)
-    list_title = "Filialen"
-    show_title = add_title = edit_title = "Filiale"
+    list_title = _l("Filialen")
+    show_title = add_title = edit_title = _l("Filiale")
     list_columns = ["name", "street", "postal_code", "city", "phone", "active"]
     add_columns = edit_columns = ["name", "street", "postal_code", "city", "phone", "email", "active"]
     base_order = ("name", "asc")
     label_columns = {
-        "name": "Name", "street": "Straße", "postal_code": "PLZ", "city": "Ort", "phone": "Telefon",
-        "email": "E-Mail", "active": "Aktiv",
+        "name": _l("Name"), "street": _l("Straße"), "postal_code": _l("PLZ"), "city": _l("Ort"), "phone": _l("Telefon"),
+        "email": _l("E-Mail"), "active": _l("Aktiv"),
     }
     validators_columns = {
-        "name": [UniqueValue(Location.name, "Eine Filiale mit diesem Namen gibt es schon.")],
-        "email": [Optional(), Email(message="Bitte eine gültige E-Mail-Adresse angeben.")],
+        "name": [UniqueValue(Location.name, _l("Eine Filiale mit diesem Namen gibt es schon."))],
+        "email": [Optional(), Email(message=_l("Bitte eine gültige E-Mail-Adresse angeben."))],
     }
-    add_form_extra_fields = edit_form_extra_fields = {"active": checkbox("Aktiv", default=True)}
+    add_form_extra_fields = edit_form_extra_fields = {"active": checkbox(_l("Aktiv"), default=True)}
 
 
 class WorkingHoursView(SecureModelView):
     datamodel = EagerInterface(WorkingHours, eager=("employee", "location"))
-    list_title = "Arbeitszeiten"
-    show_title = add_title = edit_title = "Arbeitszeit"
+    list_title = _l("Arbeitszeiten")
+    show_title = add_title = edit_title = _l("Arbeitszeit")
     list_columns = ["employee", "weekday", "start_time", "end_time", "location"]
     order_columns = ["weekday", "start_time"]
     add_columns = edit_columns = ["employee", "weekday", "start_time", "end_time", "location"]
     base_order = ("weekday", "asc")
     label_columns = {
-        "employee": "Mitarbeiter:in", "weekday": "Wochentag", "start_time": "Von", "end_time": "Bis",
-        "location": "Filiale",
+        "employee": _l("Mitarbeiter:in"), "weekday": _l("Wochentag"), "start_time": _l("Von"), "end_time": _l("Bis"),
+        "location": _l("Filiale"),
     }
     formatters_columns = {
         "weekday": lambda day: WEEKDAYS[day],
@@ -51,30 +53,31 @@ class WorkingHoursView(SecureModelView):
     }
     add_form_extra_fields = edit_form_extra_fields = {
         "weekday": SelectField(
-            "Wochentag", choices=list(enumerate(WEEKDAYS)), coerce=int, widget=Select2Widget()
+            _l("Wochentag"), choices=list(enumerate(WEEKDAYS)), coerce=int, widget=Select2Widget()
         ),
-        "start_time": TimeField("Von", validators=[DataRequired(message="Bitte eine Uhrzeit angeben.")],
+        "start_time": TimeField(_l("Von"), validators=[DataRequired(message=_l("Bitte eine Uhrzeit angeben."))],
                                 widget=BS3TextFieldWidget()),
-        "end_time": TimeField("Bis", validators=[DataRequired(message="Bitte eine Uhrzeit angeben.")],
+        "end_time": TimeField(_l("Bis"), validators=[DataRequired(message=_l("Bitte eine Uhrzeit angeben."))],
                               widget=BS3TextFieldWidget()),
     }
 
     def check_write(self, item: WorkingHours) -> None:
         if item.start_time and item.end_time and item.end_time <= item.start_time:
-            raise ValueError("Das Ende der Arbeitszeit muss nach dem Beginn liegen.")
+            raise ValueError(_("Das Ende der Arbeitszeit muss nach dem Beginn liegen."))
 
 
 class AbsenceView(SecureModelView):
     datamodel = EagerInterface(Absence, eager=("employee",))
-    list_title = "Abwesenheiten"
-    show_title = add_title = edit_title = "Abwesenheit"
+    list_title = _l("Abwesenheiten")
+    show_title = add_title = edit_title = _l("Abwesenheit")
     list_columns = ["employee", "kind", "start_at", "end_at", "note"]
     order_columns = ["start_at", "end_at"]
     search_columns = ["employee", "kind", "start_at"]
     add_columns = edit_columns = ["employee", "kind", "start_at", "end_at", "note"]
     base_order = ("start_at", "desc")
     label_columns = {
-        "employee": "Mitarbeiter:in", "kind": "Art", "start_at": "Von", "end_at": "Bis", "note": "Notiz",
+        "employee": _l("Mitarbeiter:in"), "kind": _l("Art"), "start_at": _l("Von"), "end_at": _l("Bis"),
+        "note": _l("Notiz"),
     }
     formatters_columns = {
         "kind": lambda kind: ABSENCE_KINDS.get(kind, kind),
@@ -82,18 +85,18 @@ class AbsenceView(SecureModelView):
         "end_at": fmt_datetime,
     }
     add_form_extra_fields = edit_form_extra_fields = {
-        "kind": SelectField("Art", choices=list(ABSENCE_KINDS.items()), widget=Select2Widget()),
+        "kind": SelectField(_l("Art"), choices=list(ABSENCE_KINDS.items()), widget=Select2Widget()),
     }
 
     def check_write(self, item: Absence) -> None:
         if item.start_at and item.end_at and item.end_at <= item.start_at:
-            raise ValueError("Das Ende der Abwesenheit muss nach dem Beginn liegen.")
+            raise ValueError(_("Das Ende der Abwesenheit muss nach dem Beginn liegen."))
 
 
 class EmployeeView(SecureModelView):
     datamodel = EagerInterface(Employee, eager=("location", "user"))
-    list_title = "Mitarbeiter:innen"
-    show_title = add_title = edit_title = "Mitarbeiter:in"
+    list_title = _l("Mitarbeiter:innen")
+    show_title = add_title = edit_title = _l("Mitarbeiter:in")
     list_columns = ["first_name", "last_name", "location", "email", "phone", "active"]
     search_columns = ["first_name", "last_name", "location", "active"]
     add_columns = edit_columns = [
@@ -101,21 +104,23 @@ class EmployeeView(SecureModelView):
     ]
     base_order = ("last_name", "asc")
     label_columns = {
-        "first_name": "Vorname", "last_name": "Nachname", "email": "E-Mail", "phone": "Telefon",
-        "telegram_chat_id": "Telegram-Chat-ID", "color": "Farbe", "location": "Filiale",
-        "user": "Login", "active": "Aktiv",
+        "first_name": _l("Vorname"), "last_name": _l("Nachname"), "email": _l("E-Mail"), "phone": _l("Telefon"),
+        "telegram_chat_id": _l("Telegram-Chat-ID"), "color": _l("Farbe"), "location": _l("Filiale"),
+        "active": _l("Aktiv"),
+        # The same word in English. Not translated: FAB's German catalogue turns "Login" into "Anmelden".
+        "user": "Login",
     }
     validators_columns = {
         "email": [
             stripped,
             blank_to_none,
             Optional(),
-            Email(message="Bitte eine gültige E-Mail-Adresse angeben."),
-            UniqueValue(Employee.email, "Diese E-Mail-Adresse hat schon eine andere Mitarbeiter:in.", lower=True),
+            Email(message=_l("Bitte eine gültige E-Mail-Adresse angeben.")),
+            UniqueValue(Employee.email, _l("Diese E-Mail-Adresse hat schon eine andere Mitarbeiter:in."), lower=True),
         ],
         "color": [blank_to_none, Optional(), Regexp(HEX_COLOR, message=HEX_COLOR_MESSAGE)],
-        "user": [UniqueValue(Employee.user_id, "Dieser Login gehört schon zu einer anderen Mitarbeiter:in.")],
+        "user": [UniqueValue(Employee.user_id, _l("Dieser Login gehört schon zu einer anderen Mitarbeiter:in."))],
     }
-    add_form_extra_fields = edit_form_extra_fields = {"active": checkbox("Aktiv", default=True)}
+    add_form_extra_fields = edit_form_extra_fields = {"active": checkbox(_l("Aktiv"), default=True)}
     related_views = [WorkingHoursView, AbsenceView]
     show_template = "appbuilder/general/model/show_cascade.html"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from wtforms import BooleanField, TextAreaField
 from wtforms.validators import NumberRange, StopValidation
@@ -80,15 +81,15 @@ def at_least(minimum, message: str) -> NumberRange:
     return NumberRange(min=minimum, message=message)
 
 
-def not_negative(message: str = "Der Wert darf nicht negativ sein.") -> NumberRange:
-    return NumberRange(min=0, message=message)
+def not_negative(message: str | None = None) -> NumberRange:
+    return NumberRange(min=0, message=message if message is not None else _l("Der Wert darf nicht negativ sein."))
 
 
 def vat_rate() -> NumberRange:
     return NumberRange(
-        min=0, max=Decimal("99.99"), message="Der Mehrwertsteuersatz muss zwischen 0 und 99,99 Prozent liegen."
+        min=0, max=Decimal("99.99"), message=_l("Der Mehrwertsteuersatz muss zwischen 0 und 99,99 Prozent liegen.")
     )
 
 
 HEX_COLOR = r"^#[0-9A-Fa-f]{6}$"
-HEX_COLOR_MESSAGE = "Bitte eine Farbe im Format #RRGGBB angeben."
+HEX_COLOR_MESSAGE = _l("Bitte eine Farbe im Format #RRGGBB angeben.")
