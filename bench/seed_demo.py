@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.dbtools import create_database, drop_database, with_database
+from bench.common import drop_postgres, fresh_postgres
 
 PG_DATABASE = "tb_bench_seed"
 
@@ -76,19 +76,6 @@ def report(label: str, result: dict[str, Any]) -> None:
           f"   {result['rows'] / result['seconds']:8.0f} rows/s   peak RSS {peak_mb:.0f} MB", flush=True)
 
 
-def postgres_url(admin_url: str) -> str | None:
-    """A fresh, empty benchmark database on the server of `admin_url`, or None when it does not answer."""
-    try:
-        return create_database(with_database(admin_url, PG_DATABASE))
-    except sa.exc.OperationalError as exc:
-        print(f"PostgreSQL not reachable ({exc.orig}); skipped.")
-        return None
-
-
-def drop_postgres(admin_url: str) -> None:
-    drop_database(with_database(admin_url, PG_DATABASE))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=2000)
@@ -103,13 +90,13 @@ def main() -> None:
     print(f"demo seed: {args.customers} customers, {args.bookings} bookings, {database}", flush=True)
     for path in args.path or ["auto"]:
         if args.postgres_url:
-            url = postgres_url(args.postgres_url)
+            url = fresh_postgres(args.postgres_url, PG_DATABASE)
             if url is None:
                 return
             try:
                 report(f"path={path}", seed(fresh_app(url), args.customers, args.bookings, path, args.today))
             finally:
-                drop_postgres(args.postgres_url)
+                drop_postgres(args.postgres_url, PG_DATABASE)
         else:
             with tempfile.TemporaryDirectory(prefix="tb-bench-") as tmp:
                 flask_app = fresh_app(f"sqlite:///{tmp}/seed.db")

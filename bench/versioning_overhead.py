@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.dbtools import create_database, drop_database, with_database
+from bench.common import drop_postgres, fresh_postgres
 
 PG_DATABASE = "tb_bench_versioning"
 TODAY = date(2025, 3, 20)
@@ -202,19 +202,6 @@ def run(flask_app: Any, label: str, n: int, rounds: int, chunk: int) -> dict[str
     return best
 
 
-def postgres_database(admin_url: str) -> str | None:
-    """A fresh, empty benchmark database on the server of `admin_url`, or None when it does not answer."""
-    try:
-        return create_database(with_database(admin_url, PG_DATABASE))
-    except sa.exc.OperationalError as exc:
-        print(f"PostgreSQL not reachable ({exc.orig}); skipped.")
-        return None
-
-
-def drop_postgres_database(admin_url: str) -> None:
-    drop_database(with_database(admin_url, PG_DATABASE))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000)
@@ -230,7 +217,7 @@ def main() -> None:
         _dispose(flask_app)
     if args.no_postgres:
         return
-    url = postgres_database(args.postgres_url)
+    url = fresh_postgres(args.postgres_url, PG_DATABASE)
     if url is None:
         return
     try:
@@ -238,7 +225,7 @@ def main() -> None:
         run(flask_app, f"PostgreSQL ({make_url(url).render_as_string()})", args.rows, args.rounds, args.chunk)
         _dispose(flask_app)
     finally:
-        drop_postgres_database(args.postgres_url)
+        drop_postgres(args.postgres_url, PG_DATABASE)
 
 
 def _dispose(flask_app: Any) -> None:
