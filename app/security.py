@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import g, has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from sqlalchemy import false, or_, select, true
@@ -114,7 +114,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
 
 # --- who is asking -----------------------------------------------------------
 def current_user() -> Any | None:
-    user = getattr(g, "user", None) if has_request_context() or g else None
+    """The logged-in user, or the acting user a job/CLI put on `g.user`."""
+    user = getattr(g, "user", None) if has_app_context() else None
     if user is not None and getattr(user, "is_authenticated", False):
         return user
     return None
@@ -162,10 +163,6 @@ def _customer_child_rule(column) -> Callable[[int], ColumnElement[bool]]:
     return rule
 
 
-def _lens_rule(_emp_id: int) -> ColumnElement[bool]:
-    return true()  # lenses are scoped by owner/sharing below, for every role
-
-
 # Model → predicate for a restricted (employee) scope.
 ROW_RULES: dict[type, Callable[[int], ColumnElement[bool]]] = {
     Booking: lambda emp_id: Booking.employee_id == emp_id,
@@ -181,10 +178,9 @@ ROW_RULES: dict[type, Callable[[int], ColumnElement[bool]]] = {
     ),
 }
 
-# The catalog every restricted user works with: all rows (the role table still
-# decides whether they may see the view at all).
+# The catalog every user works with: all rows (the role table still decides
+# whether they may see the view at all).
 SHARED_MODELS = (Service, Resource, Location, BookingStatus)
-ROW_RULES.update({model: (lambda _emp_id: true()) for model in SHARED_MODELS})
 
 
 def lens_visibility() -> ColumnElement[bool]:
@@ -205,6 +201,8 @@ def row_predicate(model: type) -> ColumnElement[bool] | None:
     """The WHERE clause the current user needs on `model`, or None for all rows."""
     if model is Lens:
         return lens_visibility()
+    if model in SHARED_MODELS:
+        return None
     emp_id = employee_scope()
     if emp_id is None:
         return None
