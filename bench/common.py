@@ -1,5 +1,9 @@
-"""What the benchmarks share: a fresh PostgreSQL database of their own."""
+"""What the benchmarks share: a fresh database of their own and a migrated app on it."""
 from __future__ import annotations
+
+import logging
+import tempfile
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -17,3 +21,19 @@ def fresh_postgres(admin_url: str, name: str) -> str | None:
 
 def drop_postgres(admin_url: str, name: str) -> None:
     drop_database(with_database(admin_url, name))
+
+
+def fresh_app(url: str) -> Any:
+    """A fresh app on `url`: migrations and `flask init`."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.cli import init_app_data
+
+    flask_app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "SECRET_KEY": "bench",
+                            "INSTANCE_DIR": tempfile.mkdtemp(prefix="tb-bench-")})
+    logging.getLogger().setLevel(logging.WARNING)
+    with flask_app.app_context():
+        upgrade()
+        init_app_data()
+    return flask_app

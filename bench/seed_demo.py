@@ -16,7 +16,6 @@ peak memory of the process.
 from __future__ import annotations
 
 import argparse
-import logging
 import resource
 import sys
 import tempfile
@@ -29,24 +28,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import drop_postgres, fresh_postgres
+from bench.common import drop_postgres, fresh_app, fresh_postgres
 
 PG_DATABASE = "tb_bench_seed"
-
-
-def fresh_app(url: str) -> Any:
-    from flask_migrate import upgrade
-
-    from app import create_app
-    from app.cli import init_app_data
-
-    flask_app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "SECRET_KEY": "bench",
-                            "INSTANCE_DIR": tempfile.mkdtemp(prefix="tb-bench-")})
-    logging.getLogger().setLevel(logging.WARNING)
-    with flask_app.app_context():
-        upgrade()
-        init_app_data()
-    return flask_app
 
 
 def seed(flask_app: Any, customers: int, bookings: int, path: str, today: date | None) -> dict[str, Any]:

@@ -26,7 +26,6 @@ throw-away database `tb_bench_versioning` when the server is reachable.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import drop_postgres, fresh_postgres
+from bench.common import drop_postgres, fresh_app, fresh_postgres
 
 PG_DATABASE = "tb_bench_versioning"
 TODAY = date(2025, 3, 20)
@@ -48,18 +47,10 @@ TODAY = date(2025, 3, 20)
 
 def build_app(url: str) -> Any:
     """A fresh app on `url`: migrations, `flask init`, a demo catalogue without bookings."""
-    from flask_migrate import upgrade
-
-    from app import create_app
-    from app.cli import init_app_data
     from app.demo import seed_demo
 
-    flask_app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "SECRET_KEY": "bench",
-                            "INSTANCE_DIR": tempfile.mkdtemp(prefix="tb-bench-")})
-    logging.getLogger().setLevel(logging.WARNING)
+    flask_app = fresh_app(url)
     with flask_app.app_context():
-        upgrade()
-        init_app_data()
         seed_demo(customers=500, bookings=0, seed=1, password="bench-only-password", today=TODAY)
     return flask_app
 
