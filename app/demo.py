@@ -775,6 +775,7 @@ class Planner:
         first_contact: dict[int, datetime] = {}
         self.booking_log: list[tuple[int, int, int, str, datetime, Decimal]] = []
         prices = [Decimal(spec.price) for _, spec in self.services]
+        resource_free_at: dict[int, datetime] = {}
         for day, minute, staff_index, service_index, cancelled in decoded:
             member = self.staff_members[staff_index]
             service_id, spec = self.services[service_index]
@@ -811,13 +812,21 @@ class Planner:
                 kind = "confirmation"
             comments = SALON_COMMENTS if spec.kind == SALON else DOG_COMMENTS
             resource = self.resource_ids.get((spec.resource, member.location_id)) if spec.resource else None
+            if resource is not None and not cancelled:
+                # A room holds one booking at a time (the database refuses an
+                # overlap): sorted by start, it is free once the last one ended.
+                if resource_free_at.get(resource, start) > start:
+                    resource = None
+                else:
+                    resource_free_at[resource] = end
             has_contact = bool(person["email"] or person["phone"])
             booking_id = rows.add(
                 customer_id=person["id"], service_id=service_id, employee_id=member.id,
                 resource_id=resource, location_id=member.location_id, status_id=status[kind],
                 start_at=start, end_at=end, price=prices[service_index],
                 comment=rng.choice(comments) if random_() < 0.12 else None, cancel_reason=cancel_reason,
-                source=source, reminder=has_contact and random_() < 0.8, created_at=created)
+                source=source, reminder=has_contact and random_() < 0.8, created_at=created,
+                cancelled=cancelled)
             self.booking_log.append((booking_id, person_index, service_index, kind, end, prices[service_index]))
             if person["id"] not in first_contact or created < first_contact[person["id"]]:
                 first_contact[person["id"]] = created

@@ -6,9 +6,10 @@
     (AJAX selects, no customer <option> lists anywhere)."""
 from __future__ import annotations
 
+import itertools
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -26,6 +27,9 @@ def clients(app, world):
     return {role: login(app.test_client(), username) for role, username in ROLE_USERS.items()}
 
 
+_DAYS = itertools.count()
+
+
 def make_booking(app, world, comment: str, employee: str = "employee1", reminder: bool = True) -> int:
     from app.extensions import db
     from app.jobs.base import acting_as
@@ -33,7 +37,8 @@ def make_booking(app, world, comment: str, employee: str = "employee1", reminder
 
     with app.app_context(), acting_as():
         booking = Booking(customer_id=world.customer1, service_id=world.service, employee_id=world.ids[employee],
-                          start_at=datetime(2031, 2, 3, 9, tzinfo=timezone.utc), comment=comment, reminder=reminder)
+                          start_at=datetime(2031, 2, 3, 9, tzinfo=timezone.utc) + timedelta(days=next(_DAYS)),
+                          comment=comment, reminder=reminder)  # a day each: no double booking
         db.session.add(booking)
         db.session.commit()
         return booking.id

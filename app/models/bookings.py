@@ -18,7 +18,9 @@ from sqlalchemy import (
     Text,
     event,
     select,
+    update,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.models.customers import Customer
@@ -89,6 +91,10 @@ class Booking(Model):
     source: Mapped[str] = mapped_column(String(20), default="backoffice", server_default="backoffice")
     reminder: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Mirrors "status kind is cancellation" (kept by `_complete_new_bookings`): the
+    # overlap constraints (PostgreSQL exclusion constraints, SQLite triggers — see
+    # the double-booking migration) cannot look into booking_status.
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     customer: Mapped[Customer] = relationship()
     service: Mapped[Service] = relationship()
@@ -109,6 +115,9 @@ class Booking(Model):
         Index("ix_booking_service_start", "service_id", "start_at"),
         Index("ix_booking_status_start", "status_id", "start_at"),
         Index("ix_booking_resource_start", "resource_id", "start_at"),
+        # the SQLite overlap triggers look up "ends after the new one starts"
+        Index("ix_booking_employee_end", "employee_id", "end_at"),
+        Index("ix_booking_resource_end", "resource_id", "end_at"),
     )
 
     def __str__(self) -> str:
@@ -131,20 +140,55 @@ def default_status(session: Session, service: Service) -> BookingStatus | None:
     ).first()
 
 
+def _status_kind(session: Session, booking: Booking, kinds: dict[int, str]) -> str | None:
+    """Kind of the status the booking will have once flushed: a status set as a
+    relation wins, then a changed or unloaded `status_id`, then the loaded relation."""
+    state = sa_inspect(booking)
+    status = state.dict.get("status")
+    if not state.attrs.status.history.has_changes() and booking.status_id is not None and (
+        status is None or state.attrs.status_id.history.has_changes()
+    ):
+        if booking.status_id not in kinds:  # one lookup per status and flush, not per booking
+            status = session.get(BookingStatus, booking.status_id)
+            kinds[booking.status_id] = status.kind if status is not None else None
+        return kinds[booking.status_id]
+    return status.kind if status is not None else None
+
+
+def _sync_cancelled(session: Session, booking: Booking, kinds: dict[int, str]) -> None:
+    kind = _status_kind(session, booking, kinds)
+    if kind is not None and booking.cancelled is not (kind == "cancellation"):
+        booking.cancelled = kind == "cancellation"
+
+
 @event.listens_for(Session, "before_flush")
 def _complete_new_bookings(session: Session, flush_context, instances) -> None:
     """Derive what a new or changed booking leaves open from its service:
-    end time from the duration, price, status and location."""
+    end time from the duration, price, status and location; keep `cancelled`
+    in step with the status kind (also when a status's kind itself changes)."""
     new = session.new  # an IdentitySet built per access: take it once (O(n) not O(n²))
-    for obj in [*new, *session.dirty]:
-        if not isinstance(obj, Booking):
-            continue
-        service = obj.service or (session.get(Service, obj.service_id) if obj.service_id else None)
-        if service is None:
-            continue
+    dirty = session.dirty
+    for obj in dirty:
+        if isinstance(obj, BookingStatus) and obj.id is not None \
+                and sa_inspect(obj).attrs.kind.history.has_changes():
+            session.execute(
+                update(Booking).where(Booking.status_id == obj.id)
+                .values(cancelled=obj.kind == "cancellation")
+                .execution_options(synchronize_session=False)
+            )
+    kinds: dict[int, str] = {}
+    with session.no_autoflush:
+        for obj in [*new, *dirty]:
+            if isinstance(obj, Booking):
+                _complete_booking(session, obj, obj in new, kinds)
+
+
+def _complete_booking(session: Session, obj: Booking, is_new: bool, kinds: dict[int, str]) -> None:
+    service = obj.service or (session.get(Service, obj.service_id) if obj.service_id else None)
+    if service is not None:
         if obj.start_at is not None and obj.end_at is None:
             obj.end_at = obj.start_at + timedelta(minutes=service.duration_minutes)
-        if obj in new:
+        if is_new:
             if obj.price is None:
                 obj.price = service.price
             if obj.status_id is None and obj.status is None:
@@ -155,5 +199,6 @@ def _complete_new_bookings(session: Session, flush_context, instances) -> None:
                 )
                 if employee is not None:
                     obj.location = employee.location
-            if obj.created_at is None:
-                obj.created_at = utcnow()
+    if is_new and obj.created_at is None:
+        obj.created_at = utcnow()
+    _sync_cancelled(session, obj, kinds)

@@ -16,6 +16,7 @@ from app.formatting import fmt_datetime, fmt_money, status_badge
 from app.models import Booking, BookingStatus, Customer
 from app.models.bookings import BOOKING_SOURCES, STATUS_KINDS
 from app.security import employee_scope
+from app.services.bookings import BookingOverlap, flush_booking
 from app.views.base import SecureApi, SecureModelView, ajax_field
 from app.views.interface import EagerInterface
 from app.views.validators import HEX_COLOR, HEX_COLOR_MESSAGE, UniqueValue, checkbox, not_negative
@@ -103,6 +104,27 @@ class BookingView(SecureModelView):
         super().check_write(item)
         check_booking(item)
 
+    def _add(self):
+        """No autoflush while the form fills the item: the one flush is `pre_add`'s,
+        where an overlap becomes a German message (FAB flashes an autoflush's raw
+        error and leaves the session unusable)."""
+        with db.session.no_autoflush:
+            return super()._add()
+
+    def _edit(self, pk):
+        with db.session.no_autoflush:
+            return super()._edit(pk)
+
+    def pre_add(self, item: Booking) -> None:
+        """After the checks, write the booking: an overlap refused by the database
+        raises BookingOverlap (rolled back), which the form flashes; nothing is stored."""
+        super().pre_add(item)
+        flush_booking(db.session, item)
+
+    def pre_update(self, item: Booking) -> None:
+        super().pre_update(item)
+        flush_booking(db.session, item)
+
     @action("set_reminder", _l("Erinnerung aktivieren"), _l("Für die gewählten Termine die Erinnerung aktivieren?"),
             "fa-bell")
     def set_reminder(self, items):
@@ -151,3 +173,26 @@ class BookingApi(SecureApi):
     def check_write(self, item: Booking) -> None:
         super().check_write(item)
         check_booking(item)
+
+    def pre_add(self, item: Booking) -> None:
+        super().pre_add(item)
+        flush_booking(db.session, item)
+
+    def pre_update(self, item: Booking) -> None:
+        super().pre_update(item)
+        flush_booking(db.session, item)
+
+    def post_headless(self):
+        """An overlap answers 409 with the German message (FAB would answer 500)."""
+        try:
+            with db.session.no_autoflush:  # the one flush is pre_add's (see BookingView._add)
+                return super().post_headless()
+        except BookingOverlap as exc:
+            return self.response(409, message=str(exc))
+
+    def put_headless(self, pk):
+        try:
+            with db.session.no_autoflush:
+                return super().put_headless(pk)
+        except BookingOverlap as exc:
+            return self.response(409, message=str(exc))

@@ -1,0 +1,1 @@
+"""Domain services: availability (free slots), booking rules."""

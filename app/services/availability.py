@@ -1,0 +1,239 @@
+"""Availability: the free start times of a service over a range of local days.
+
+`free_slots()` is the one entry point (back-office booking form, later the
+public request form). It answers from four queries whatever the range or the
+number of employees: the service, the working hours of the active employees,
+their absences and the bookings that can touch the range.
+
+Rules, kept deliberately simple:
+
+* Working hours are local wall-clock blocks in the business time zone. A block
+  boundary that does not exist (spring-forward gap) is moved to the first
+  instant after the gap; an ambiguous one (autumn) means its first occurrence.
+  Candidates step through *real* time from the block start, so no start falls in
+  the gap and none is produced twice in the repeated hour.
+* A candidate start `s` needs `s + duration <= block end`. It occupies
+  `[s, s + duration + buffer)` of the service.
+* An existing non-cancelled booking occupies `[start_at, end_at + buffer of its
+  own service)` for its employee, and the same span for its resource
+  (`booking.resource_id`). Any overlap blocks: one employee and one resource
+  hold one booking at a time (no group capacity here; that matches the
+  no-double-booking rule). Cancelled bookings (`booking.cancelled`, i.e. status
+  kind "cancellation") free their slot.
+* Absences block their employee over `[start_at, end_at)`.
+* Starts before `now` are left out.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import QueryableAttribute
+
+from app.models import Absence, Booking, BookingStatus, Employee, Service, WorkingHours
+
+UTC = timezone.utc
+# Bookings that started this long before the range (at least) are still looked
+# at; the longest service (duration + buffer) widens it. Keeps the booking query
+# an index range scan instead of a walk through all history.
+MIN_LOOKBEHIND = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A free start: employee, start and end (start + service duration), aware UTC."""
+
+    employee_id: int
+    start: datetime
+    end: datetime
+
+    @property
+    def local_start(self) -> datetime:
+        """The start in the business time zone (needs an app context)."""
+        from app.formatting import to_local
+
+        return to_local(self.start)
+
+
+def local_to_utc(day: date, wall: time, tz: ZoneInfo) -> datetime:
+    """The UTC instant of the local wall-clock time `wall` on `day`.
+
+    Ambiguous (repeated hour): the first occurrence. Nonexistent (skipped hour):
+    the instant the clocks jump, i.e. the first valid instant after the gap.
+    """
+    local = datetime.combine(day, wall, tzinfo=tz)  # fold=0
+    instant = local.astimezone(UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return instant
+    # In the gap: fold=0 and fold=1 read it with the offsets before and after the
+    # transition; the transition lies between them. Bisect to the second.
+    other = local.replace(fold=1).astimezone(UTC)
+    lo, hi = int(min(instant, other).timestamp()), int(max(instant, other).timestamp())
+    offset_before = datetime.fromtimestamp(lo, tz).utcoffset()
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).utcoffset() == offset_before:
+            lo = mid
+        else:
+            hi = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+class _Busy:
+    """Disjoint, sorted busy intervals with an O(log n) overlap test."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self, spans: Iterable[tuple[datetime, datetime]]) -> None:
+        self.starts: list[datetime] = []
+        self.ends: list[datetime] = []
+        for start, end in sorted(spans):
+            if self.ends and start <= self.ends[-1]:
+                if end > self.ends[-1]:
+                    self.ends[-1] = end
+            else:
+                self.starts.append(start)
+                self.ends.append(end)
+
+    def free(self, start: datetime, end: datetime) -> bool:
+        """True when [start, end) overlaps no busy interval."""
+        i = bisect.bisect_left(self.starts, end) - 1
+        return i < 0 or self.ends[i] <= start
+
+
+_NOTHING_BUSY = _Busy(())
+
+
+def free_slots(
+    service_id: int,
+    start: date,
+    end: date,
+    employee_id: int | None = None,
+    *,
+    step_minutes: int = 15,
+    tz: ZoneInfo | None = None,
+    now: datetime | None = None,
+    session=None,
+) -> list[Slot]:
+    """Free start times for `service_id` on the local days `start`..`end` (inclusive),
+    for every active employee or only `employee_id`, sorted by (start, employee_id).
+
+    `tz` defaults to the business time zone (app config TIMEZONE), `now` (aware) to
+    the current time, `session` to the app's session. Raises LookupError for an
+    unknown service and ValueError for a non-positive step or a naive `now`.
+    """
+    if step_minutes <= 0:
+        raise ValueError("step_minutes must be positive")
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if session is None:
+        from app.extensions import db
+
+        session = db.session
+    if tz is None:
+        from app.formatting import business_tz
+
+        tz = business_tz()
+    if end < start:
+        return []
+
+    # 1. the service, and the longest span any service occupies (for the look-behind)
+    longest = select(func.max(Service.duration_minutes + Service.buffer_minutes)).scalar_subquery()
+    row = session.execute(
+        select(Service.duration_minutes, Service.buffer_minutes, Service.resource_id, longest)
+        .where(Service.id == service_id)
+    ).first()
+    if row is None:
+        raise LookupError(f"service {service_id} not found")
+    duration = timedelta(minutes=row[0])
+    buffer = timedelta(minutes=row[1] or 0)
+    resource_id: int | None = row[2]
+    lookbehind = max(MIN_LOOKBEHIND, timedelta(minutes=row[3] or 0))
+
+    range_lo = local_to_utc(start, time(0), tz)
+    range_hi = local_to_utc(end + timedelta(days=1), time(0), tz) + buffer
+
+    # 2. working hours of the active employees
+    employees = select(Employee.id).where(Employee.active.is_(True))
+    if employee_id is not None:
+        employees = employees.where(Employee.id == employee_id)
+    hours: dict[int, dict[int, list[tuple[time, time]]]] = defaultdict(lambda: defaultdict(list))
+    for emp, weekday, block_start, block_end in session.execute(
+        select(WorkingHours.employee_id, WorkingHours.weekday, WorkingHours.start_time, WorkingHours.end_time)
+        .where(WorkingHours.employee_id.in_(employees))
+    ):
+        hours[emp][weekday].append((block_start, block_end))
+    if not hours:
+        return []
+    employee_ids = sorted(hours)
+
+    # 3. absences touching the range
+    spans: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for emp, absent_from, absent_to in session.execute(
+        select(Absence.employee_id, Absence.start_at, Absence.end_at).where(
+            Absence.employee_id.in_(employee_ids), Absence.start_at < range_hi, Absence.end_at > range_lo
+        )
+    ):
+        spans[emp].append((absent_from, absent_to))
+
+    # 4. non-cancelled bookings of these employees, or on the service's resource
+    owner = Booking.employee_id.in_(employee_ids)
+    if resource_id is not None:
+        owner = or_(owner, Booking.resource_id == resource_id)
+    query = (
+        select(Booking.employee_id, Booking.resource_id, Booking.start_at, Booking.end_at,
+               Service.buffer_minutes)
+        .join(Service, Service.id == Booking.service_id)
+        .where(owner, Booking.start_at < range_hi, Booking.start_at >= range_lo - lookbehind,
+               Booking.end_at > range_lo - lookbehind)
+    )
+    # `booking.cancelled` mirrors the status kind (kept in sync by the booking model);
+    # without that column, ask the status.
+    cancelled = getattr(Booking, "cancelled", None)
+    if isinstance(cancelled, QueryableAttribute):
+        query = query.where(cancelled.isnot(True))
+    else:
+        query = query.join(BookingStatus, BookingStatus.id == Booking.status_id).where(
+            BookingStatus.kind != "cancellation"
+        )
+    resource_spans: list[tuple[datetime, datetime]] = []
+    for emp, res, booked_from, booked_to, booked_buffer in session.execute(query):
+        span = (booked_from, booked_to + timedelta(minutes=booked_buffer or 0))
+        if emp is not None:
+            spans[emp].append(span)
+        if resource_id is not None and res == resource_id:
+            resource_spans.append(span)
+
+    resource_busy = _Busy(resource_spans)
+    step = timedelta(minutes=step_minutes)
+    occupied = duration + buffer
+    blocks_utc: dict[tuple[date, time, time], tuple[datetime, datetime]] = {}
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    slots: list[Slot] = []
+    for emp in employee_ids:
+        busy = _Busy(spans[emp]) if emp in spans else _NOTHING_BUSY
+        week = hours[emp]
+        for day in days:
+            for block_start, block_end in week.get(day.weekday(), ()):
+                key = (day, block_start, block_end)
+                if key not in blocks_utc:
+                    blocks_utc[key] = (local_to_utc(day, block_start, tz), local_to_utc(day, block_end, tz))
+                first, last = blocks_utc[key]
+                last -= duration  # the latest possible start
+                candidate = first
+                if candidate < now:
+                    candidate += -((first - now) // step) * step  # first grid point >= now
+                while candidate <= last:
+                    until = candidate + occupied
+                    if busy.free(candidate, until) and resource_busy.free(candidate, until):
+                        slots.append(Slot(emp, candidate, candidate + duration))
+                    candidate += step
+    # Overlapping blocks of one employee must not yield the same start twice.
+    return sorted(set(slots), key=lambda slot: (slot.start, slot.employee_id))
