@@ -273,3 +273,17 @@ def test_a_booking_names_itself_in_berlin_time_with_the_marker(app, world):
 
     with app.app_context():
         assert str(db.session.get(Booking, world.booking1)) == "04.03.2030 10:00 ⭐ Anna Berg"
+
+
+def test_date_search_takes_business_local_time(app, world, owner_client):
+    """A typed-in search time is Berlin wall-clock time (booking1 starts 10:00, booking2 12:00
+    local on 2030-03-04); FAB's naive value used to hit the UTC column type as a 500."""
+    window = "_flt_1_start_at=2030-03-04+11:30:00&_flt_2_start_at=2030-03-04+13:00:00"
+    response = owner_client.get(f"/bookingview/list/?{window}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Bernd Colleague" in html
+    assert "Anna Berg" not in html
+    earlier = owner_client.get("/bookingview/list/?_flt_1_start_at=2030-03-04+09:30:00"
+                               "&_flt_2_start_at=2030-03-04+10:30:00").get_data(as_text=True)
+    assert "Anna Berg" in earlier and "Bernd Colleague" not in earlier

@@ -1,8 +1,13 @@
-"""SQLAInterface that loads the relations a list shows in a constant number of queries."""
+"""FAB data-layer adjustments: eager loading for lists, time-zone-aware search values."""
 from __future__ import annotations
 
+from datetime import datetime
+
+from flask_appbuilder.models.sqla import filters as fab_filters
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy.orm import selectinload
+
+from app.formatting import business_tz
 
 
 class EagerInterface(SQLAInterface):
@@ -15,3 +20,17 @@ class EagerInterface(SQLAInterface):
         if self.eager:
             query = query.options(*(selectinload(getattr(self.obj, rel)) for rel in self.eager))
         return query
+
+
+def _localized_set_value_to_type(datamodel, column_name, value):
+    """FAB parses a search value for a datetime column ("2030-03-04 10:30") into a
+    naive datetime, which UTCDateTime rightly refuses (a 500 on every date search).
+    A typed-in time is a wall-clock time of the business: make it aware."""
+    result = _fab_set_value_to_type(datamodel, column_name, value)
+    if isinstance(result, datetime) and result.tzinfo is None:
+        return result.replace(tzinfo=business_tz())
+    return result
+
+
+_fab_set_value_to_type = fab_filters.set_value_to_type
+fab_filters.set_value_to_type = _localized_set_value_to_type
