@@ -146,7 +146,8 @@ def employee_scope() -> int | None:
 
 
 def served_customer_ids(emp_id: int):
-    """Customers an employee serves: those with a booking with them, or created by them."""
+    """Ids of the customers with a booking with this employee (the customer rule adds
+    those the employee created)."""
     return select(Booking.customer_id).where(Booking.employee_id == emp_id)
 
 

@@ -8,6 +8,7 @@ from flask_appbuilder import IndexView, expose
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.formatting import business_tz, to_local
 from app.models import Booking, Customer
 from app.security import restrict
 
@@ -20,10 +21,14 @@ class HomeView(IndexView):
         user = getattr(g, "user", None)
         if user is None or not user.is_authenticated:
             return redirect(url_for(f"{self.appbuilder.sm.auth_view.endpoint}.login"))
-        now = datetime.now(timezone.utc)
+        # The same window as the linked list's search (FAB: "greater than", "smaller than"),
+        # so the number on the card is the number of rows behind the link.
+        now = to_local(datetime.now(timezone.utc)).replace(second=0, microsecond=0, tzinfo=None)
+        until = now + timedelta(days=7)
+        tz = business_tz()
         upcoming = restrict(
             select(func.count(Booking.id)).where(
-                Booking.start_at >= now, Booking.start_at < now + timedelta(days=7)
+                Booking.start_at > now.replace(tzinfo=tz), Booking.start_at < until.replace(tzinfo=tz)
             ),
             Booking,
         )
@@ -31,4 +36,10 @@ class HomeView(IndexView):
             "bookings_next_7_days": db.session.scalar(upcoming),
             "customers": db.session.scalar(restrict(select(func.count(Customer.id)), Customer)),
         }
-        return self.render_template(self.index_template, appbuilder=self.appbuilder, counts=counts)
+        links = {
+            "bookings_next_7_days": url_for(
+                "BookingView.list", _flt_1_start_at=f"{now:%Y-%m-%d %H:%M:%S}",
+                _flt_2_start_at=f"{until:%Y-%m-%d %H:%M:%S}",
+            ),
+        }
+        return self.render_template(self.index_template, appbuilder=self.appbuilder, counts=counts, links=links)
