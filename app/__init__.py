@@ -26,6 +26,7 @@ def create_app(config: Any = "config.Config") -> Flask:
 
     from app import models  # noqa: F401  (defines every versioned model)
     from app.extensions import csrf, db, migrate
+    from app.jobs import queue  # noqa: F401  (enqueues jobs after commit)
     from app.security import TerminbuchSecurityManager
     from app.views.home import HomeView
 
