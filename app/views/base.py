@@ -198,6 +198,7 @@ class SecureModelView(WriteCheckMixin, ModelView):
 
     page_size = 25
     list_template = "appbuilder/general/model/list.html"
+    show_template = "terminbuch/show.html"  # tabs + blocks for history/status panels
     # FAB's /download/<filename> serves any file of UPLOAD_FOLDER to anyone with
     # can_download on any view; no model here has a file column. A view that gets
     # uploads adds its own, row-checked download route.
