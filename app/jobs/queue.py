@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 log = logging.getLogger(__name__)
 PENDING_KEY = "terminbuch_pending_jobs"
@@ -42,6 +42,10 @@ def enqueue_now(func: str, *args: Any, queue: str = "default"):
 
 def enqueue_after_commit(session: Session, func: str, *args: Any, queue: str = "default") -> None:
     """Enqueue `func(*args)` when `session` commits; dropped on rollback."""
+    if isinstance(session, scoped_session):
+        session = session()
+    if not session.in_transaction():
+        session.begin()  # the job belongs to a transaction: its rollback must drop it
     session.info.setdefault(PENDING_KEY, []).append((func, args, queue))
 
 
@@ -55,6 +59,7 @@ def _enqueue_pending(session: Session) -> None:
             log.exception("could not enqueue %s%r", func, args)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(PENDING_KEY, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the outermost transaction, not a savepoint
+        session.info.pop(PENDING_KEY, None)
