@@ -27,6 +27,8 @@ DEFAULT_SETTINGS = [
     ("business_address", "", "Anschrift des Betriebs"),
     ("reminder_hours", "24", "Erinnerung so viele Stunden vor dem Termin"),
     ("booking_retention_days", "", "Aufbewahrung von Terminen in Tagen (leer = unbegrenzt)"),
+    ("history_retention_days", "", "Aufbewahrung des Verlaufs in Tagen (leer oder 0 = unbegrenzt)"),
+    ("export_async_threshold", "20000", "Exporte mit mehr Zeilen werden im Hintergrund erstellt"),
 ]
 
 
@@ -126,6 +128,24 @@ def init_command() -> None:
     click.echo("Rollen, Berechtigungen und Grunddaten sind aktuell.")
 
 
+history = AppGroup("history", help="Audit trail (version history).")
+
+
+@history.command("purge")
+@with_appcontext
+def history_purge() -> None:
+    """Remove history older than the setting history_retention_days."""
+    from app.services.history import purge_history, retention_days
+
+    if retention_days(db.session) is None:
+        click.echo("Aufbewahrung des Verlaufs unbegrenzt (history_retention_days leer oder 0) – nichts gelöscht.")
+        return
+    removed = purge_history(db.session)
+    db.session.commit()
+    click.echo(f"{removed} Versionen aus dem Verlauf entfernt.")
+
+
 def register_cli(flask_app: Flask) -> None:
     flask_app.cli.add_command(init_command)
     flask_app.cli.add_command(demo)
+    flask_app.cli.add_command(history)

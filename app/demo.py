@@ -28,8 +28,8 @@ Chunks are committed as they go (memory stays flat), so a seed that fails half
 way leaves a partly filled database: recreate it and seed again.
 
 Group services (Kurs, Gruppe, Seminar) get one booking per participant, each in
-its own slot of the employee's day: an employee never has two overlapping
-bookings that are not cancelled. Cancelled bookings may overlap others (the
+its own slot of the employee's day (places of one group session may share a
+slot — see the group-slots migration — but the seeder keeps them apart). Cancelled bookings may overlap others (the
 slot was given to someone else).
 
 The default size is a busy business: 40,000 bookings for 8 employees are
@@ -826,7 +826,7 @@ class Planner:
                 start_at=start, end_at=end, price=prices[service_index],
                 comment=rng.choice(comments) if random_() < 0.12 else None, cancel_reason=cancel_reason,
                 source=source, reminder=has_contact and random_() < 0.8, created_at=created,
-                cancelled=cancelled)
+                cancelled=cancelled, shared_slot=spec.capacity > 1)
             self.booking_log.append((booking_id, person_index, service_index, kind, end, prices[service_index]))
             if person["id"] not in first_contact or created < first_contact[person["id"]]:
                 first_contact[person["id"]] = created

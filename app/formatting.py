@@ -1,12 +1,13 @@
 """Display helpers: business time zone, German dates and money, status badges."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 
 def business_tz() -> ZoneInfo:
@@ -32,9 +33,20 @@ def fmt_money(value: Decimal | None) -> str:
     return f"{text} €"
 
 
+HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def text_color(background: str) -> str:
+    """Black or white text, whichever reads better on `background` (#rrggbb; YIQ brightness)."""
+    red, green, blue = (int(background[i:i + 2], 16) for i in (1, 3, 5))
+    return "#000000" if (red * 299 + green * 587 + blue * 114) / 1000 >= 128 else "#ffffff"
+
+
 def status_badge(status) -> Markup:
+    """The status name on its colour (escaped; a colour that is no #rrggbb shows grey)."""
     if status is None:
         return Markup("")
+    color = status.color if HEX_COLOR.match(status.color or "") else "#777777"
     return Markup(
-        '<span class="label tb-status" style="background-color:{color}">{name}</span>'
-    ).format(color=escape(status.color), name=escape(status.name))
+        '<span class="label tb-status" style="background-color:{color};color:{text}">{name}</span>'
+    ).format(color=color, text=text_color(color), name=status.name)

@@ -29,6 +29,7 @@ from app.models import (
     Customer,
     Document,
     Employee,
+    ExportFile,
     Lens,
     Location,
     NotificationLog,
@@ -88,21 +89,34 @@ VIEWER_PERMS = _merge(
     SELF_SERVICE,
     _grant(SCHEDULE_VIEWS + CATALOG_VIEWS, READ),
     _grant(("LensView",), READ),
+    _grant(("OpenRequestsView",), READ),  # "Offene Anfragen": bookings by the row rules
+    # Kalender (an Employee sees their own column only); Mein Kalender incl. the own feed link.
+    {"CalendarView": {"can_index"}, "MyCalendarView": {"can_index"}},
 )
 EMPLOYEE_PERMS = _merge(
     VIEWER_PERMS,
     _grant(("BookingView", "BookingApi", "CustomerView", "CustomerApi", "PetView", "PetApi"), WRITE),
-    {"BookingView": {"set_reminder"}},
+    {"BookingView": {"set_reminder", "change_status"}},
     _grant(("DocumentView", "NotificationLogView"), READ),
     _grant(("LensView",), ALL),
+    # Exports take data out of the shop: not for the Viewer; an Employee's are limited by the row rules.
+    _grant(("BookingView", "CustomerView"), frozenset({"can_export"})),
+    {"ExportFileView": {"can_list", "can_show", "can_download"}},
 )
 MANAGER_PERMS = _merge(
     EMPLOYEE_PERMS,
     _grant(SCHEDULE_VIEWS + CATALOG_VIEWS + CARD_VIEWS + ("DocumentView",), ALL),
     _grant(("NotificationLogView", "SettingView"), READ),
+    {"CalendarView": {"can_feeds"}},  # revoke an employee's calendar feed link
 )
 for _view in OWNER_ONLY_WRITE:
     MANAGER_PERMS[_view] = set(READ) & MANAGER_PERMS.get(_view, set(READ))
+# Audit trail admin (revert a row, Gelöschte Einträge, restore, purge): the Owner
+# only; no other role gets any permission of these views.
+OWNER_ONLY_VIEWS = ("HistoryView",)
+for _perms in (VIEWER_PERMS, EMPLOYEE_PERMS, MANAGER_PERMS):
+    for _view in OWNER_ONLY_VIEWS:
+        _perms.pop(_view, None)
 
 # Owner gets everything through FAB's AUTH_ROLE_ADMIN.
 ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
@@ -202,6 +216,9 @@ def row_predicate(model: type) -> ColumnElement[bool] | None:
     """The WHERE clause the current user needs on `model`, or None for all rows."""
     if model is Lens:
         return lens_visibility()
+    if model is ExportFile:  # a user's own exports only, whatever the role
+        user = current_user()
+        return ExportFile.user_id == user.id if user is not None else false()
     if model in SHARED_MODELS:
         return None
     emp_id = employee_scope()

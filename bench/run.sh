@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run the benchmarks; docs/performance.md records their numbers.
-#   bench/run.sh          versioning overhead + demo seed at the default size (SQLite and PostgreSQL)
+#   bench/run.sh          versioning overhead + demo seed at the default size + XLSX export of 100,000 rows
+#                         (SQLite and PostgreSQL)
 #   bench/run.sh --big    also the demo seed at 100,000 customers / 1,000,000 bookings (several minutes)
+#                         and the booking history list + availability at that size (bench/history_list.py)
 # PostgreSQL: POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres); skipped when unreachable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,9 +17,15 @@ quiet $PY bench/versioning_overhead.py --rows 10000 --rounds 3 --postgres-url "$
 echo
 quiet $PY bench/seed_demo.py --path orm --path core
 quiet $PY bench/seed_demo.py --path orm --path core --postgres-url "$PG"
+echo
+quiet $PY bench/export_xlsx.py
+quiet $PY bench/export_xlsx.py --postgres-url "$PG"
 if [[ "${1:-}" == "--big" ]]; then
     echo
     quiet $PY bench/seed_demo.py --customers 100000 --bookings 1000000
     quiet $PY bench/seed_demo.py --customers 100000 --bookings 1000000 --postgres-url "$PG"
+    echo
+    quiet $PY bench/history_list.py
+    quiet $PY bench/history_list.py --postgres-url "$PG"
 fi
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

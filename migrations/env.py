@@ -53,6 +53,14 @@ def get_metadata():
     return Model.metadata
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    # The booking search objects (FTS5 table and its shadow tables, trigram and
+    # lower() indexes) live only in the migration, not in the metadata.
+    from app.views.booking_history import include_object as include_search_object
+
+    return include_search_object(obj, name, type_, reflected, compare_to)
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -67,7 +75,8 @@ def run_migrations_offline():
     """
     url = config.get_main_option("sqlalchemy.url")
     context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
+        url=url, target_metadata=get_metadata(), literal_binds=True,
+        include_object=include_object,
     )
 
     with context.begin_transaction():
@@ -95,6 +104,7 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    conf_args.setdefault("include_object", include_object)
 
     connectable = get_engine()
 

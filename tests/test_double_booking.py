@@ -25,8 +25,10 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def mine(app, world):
-    """Two employees, a room, a customer and a 60-minute service of this module."""
+def mine(app, world, request):
+    """Two employees, a room, a customer and a 60-minute service of this module
+    (a module importing this fixture sets MINE_SUFFIX to keep names unique)."""
+    suffix = getattr(request.module, "MINE_SUFFIX", "")
     from app.extensions import db
     from app.jobs.base import acting_as
     from app.models import BookingStatus, Customer, Employee, Resource, Service
@@ -34,9 +36,9 @@ def mine(app, world):
     with app.app_context(), acting_as():
         e1 = Employee(first_name="Olga", last_name="Overlap", location_id=world.location)
         e2 = Employee(first_name="Paul", last_name="Parallel", location_id=world.location)
-        room = Resource(name="Doppelraum", location_id=world.location)
+        room = Resource(name=f"Doppelraum{suffix}", location_id=world.location)
         customer = Customer(first_name="Dora", last_name="Doppelt", city="Berlin")
-        service = Service(name="Doppelstunde 60", duration_minutes=60, price=Decimal("50.00"))
+        service = Service(name=f"Doppelstunde 60{suffix}", duration_minutes=60, price=Decimal("50.00"))
         db.session.add_all([e1, e2, room, customer, service])
         db.session.commit()
         statuses = dict(db.session.execute(sa.select(BookingStatus.kind, BookingStatus.id)).all())
@@ -244,9 +246,10 @@ def test_rest_post_and_put_of_an_overlap_answer_409_in_german(app, mine):
 
 
 # --- concurrency -----------------------------------------------------------------
-def race(app, mine, threads: int, start: datetime) -> list[str]:
+def race(app, mine, threads: int, start: datetime, service: int | None = None) -> list[str]:
     """`threads` threads, each with its own app context, session and connection,
-    insert the same slot for the same employee at once; returns each outcome."""
+    insert the same slot for the same employee at once (a one-hour booking of
+    `service`, default the module's); returns each outcome."""
     from flask import g
 
     from app.extensions import db
@@ -268,7 +271,7 @@ def race(app, mine, threads: int, start: datetime) -> list[str]:
         with app.app_context():
             g.user = actor
             with Session(bind=engine) as session:
-                session.add(Booking(customer_id=mine.customer, service_id=mine.service,
+                session.add(Booking(customer_id=mine.customer, service_id=service or mine.service,
                                     employee_id=mine.employee1, status_id=mine.confirmed, start_at=start,
                                     end_at=start + timedelta(hours=1), comment=f"Wettlauf {index}"))
                 barrier.wait(timeout=30)

@@ -732,9 +732,11 @@ DANGER_RE = re.compile(r'class="alert alert-(?:danger|message)"[^>]*>(.*?)</div>
 
 
 def all_views() -> list[type]:
+    from flask_appbuilder import ModelView
+
     from app.views import MENU, VIEWS_WITHOUT_MENU
 
-    return [view for view, *_ in MENU] + list(VIEWS_WITHOUT_MENU)
+    return [view for view in [view for view, *_ in MENU] + list(VIEWS_WITHOUT_MENU) if issubclass(view, ModelView)]
 
 
 def _allows(view_cls, permission: str) -> bool:
@@ -767,7 +769,8 @@ def test_unchanged_edit_form_saves(app, world, owner, view_cls):
     """Opening a record and saving it untouched works for every screen (FAB alone
     refuses unticked NOT NULL checkboxes, and cannot parse its own time stamps)."""
     route = _route(app, view_cls)
-    listing = owner.get(f"{route}/list/").get_data(as_text=True)
+    window = "?_flt_1_start_at=2000-01-01+00:00:00" if view_cls.__name__ == "BookingView" else ""  # all years
+    listing = owner.get(f"{route}/list/{window}").get_data(as_text=True)
     ids = re.findall(rf'href="{re.escape(route)}/edit/(\d+)', listing)
     assert ids, f"no editable row listed for {view_cls.__name__}"
     html = submit(owner, f"{route}/edit/{ids[-1]}", {}, view_cls.edit_columns[0])

@@ -5,15 +5,16 @@ from app.models.bonus import BonusProgram, BonusTransaction
 from app.models.bookings import Booking, BookingStatus
 from app.models.cards import PassCard, PassCardType, PassRedemption
 from app.models.customers import Customer, Document, Pet
+from app.models.exports import ExportFile
 from app.models.invoices import Invoice, InvoiceLine
 from app.models.notifications import NotificationLog
 from app.models.services import Resource, Service
 from app.models.settings import Lens, Setting
-from app.models.staff import Absence, Employee, Location, WorkingHours
+from app.models.staff import Absence, CalendarFeed, Employee, Location, WorkingHours
 
 __all__ = [
-    "Absence", "BonusProgram", "BonusTransaction", "Booking", "BookingStatus", "Customer",
-    "Document", "Employee", "Invoice", "InvoiceLine", "Lens", "Location", "NotificationLog",
+    "Absence", "BonusProgram", "BonusTransaction", "Booking", "BookingStatus", "CalendarFeed", "Customer",
+    "Document", "Employee", "ExportFile", "Invoice", "InvoiceLine", "Lens", "Location", "NotificationLog",
     "PassCard", "PassCardType", "PassRedemption", "Pet", "Resource", "Service", "Setting",
     "WorkingHours",
 ]

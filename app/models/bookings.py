@@ -91,10 +91,17 @@ class Booking(Model):
     source: Mapped[str] = mapped_column(String(20), default="backoffice", server_default="backoffice")
     reminder: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A Manager/Owner booked this time although it lies outside the employee's working
+    # hours or in an absence (app/services/working_time.py); the versions say who.
+    hours_override: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Mirrors "status kind is cancellation" (kept by `_complete_new_bookings`): the
     # overlap constraints (PostgreSQL exclusion constraints, SQLite triggers — see
     # the double-booking migration) cannot look into booking_status.
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # A place in a group session (service capacity > 1, kept by `_complete_new_bookings`):
+    # bookings of the same service, employee and start share the slot up to the
+    # capacity instead of being refused as overlaps (see the group-slots migration).
+    shared_slot: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     customer: Mapped[Customer] = relationship()
     service: Mapped[Service] = relationship()
@@ -199,6 +206,15 @@ def _complete_booking(session: Session, obj: Booking, is_new: bool, kinds: dict[
                 )
                 if employee is not None:
                     obj.location = employee.location
+    if service is not None and (is_new or _service_changed(obj)):
+        shared = (service.capacity or 1) > 1  # a service not stored yet has no default yet
+        if obj.shared_slot is not shared:
+            obj.shared_slot = shared
     if is_new and obj.created_at is None:
         obj.created_at = utcnow()
     _sync_cancelled(session, obj, kinds)
+
+
+def _service_changed(booking: Booking) -> bool:
+    attrs = sa_inspect(booking).attrs
+    return attrs.service.history.has_changes() or attrs.service_id.history.has_changes()

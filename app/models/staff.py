@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.types import UTCDateTime
+from app.models.types import UTCDateTime, utcnow
 
 WEEKDAYS = [_l("Montag"), _l("Dienstag"), _l("Mittwoch"), _l("Donnerstag"), _l("Freitag"), _l("Samstag"), _l("Sonntag")]
 ABSENCE_KINDS = {
@@ -133,3 +133,16 @@ class Absence(Model):
 
     def __str__(self) -> str:
         return f"{ABSENCE_KINDS.get(self.kind, self.kind)} {self.employee}"
+
+
+class CalendarFeed(Model):
+    """An employee's read-only ICS feed. Only the SHA-256 of the secret token is stored
+    (the URL is shown once); not versioned, so no token reaches the history."""
+
+    __tablename__ = "calendar_feed"
+
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employee.id", ondelete="CASCADE"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    employee: Mapped[Employee] = relationship()

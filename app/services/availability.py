@@ -84,8 +84,9 @@ def local_to_utc(day: date, wall: time, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(hi, UTC)
 
 
-class _Busy:
-    """Disjoint, sorted busy intervals with an O(log n) overlap test."""
+class Intervals:
+    """Disjoint, sorted intervals (overlapping or touching ones merged) with O(log n)
+    tests: `free` (overlaps none) and `covers` (lies inside one)."""
 
     __slots__ = ("ends", "starts")
 
@@ -101,12 +102,55 @@ class _Busy:
                 self.ends.append(end)
 
     def free(self, start: datetime, end: datetime) -> bool:
-        """True when [start, end) overlaps no busy interval."""
+        """True when [start, end) overlaps no interval."""
         i = bisect.bisect_left(self.starts, end) - 1
         return i < 0 or self.ends[i] <= start
 
+    def covers(self, start: datetime, end: datetime) -> bool:
+        """True when [start, end) lies inside one (merged) interval."""
+        i = bisect.bisect_right(self.starts, start) - 1
+        return i >= 0 and self.ends[i] >= end
 
-_NOTHING_BUSY = _Busy(())
+
+_NOTHING_BUSY = Intervals(())
+
+WeeklyHours = dict[int, list[tuple[time, time]]]  # weekday (0 = Monday) → local (start, end) blocks
+
+
+def weekly_hours(session, employee_ids) -> dict[int, WeeklyHours]:
+    """The working blocks of the employees (a list of ids or a select of ids) by weekday."""
+    hours: dict[int, WeeklyHours] = defaultdict(lambda: defaultdict(list))
+    for emp, weekday, block_start, block_end in session.execute(
+        select(WorkingHours.employee_id, WorkingHours.weekday, WorkingHours.start_time, WorkingHours.end_time)
+        .where(WorkingHours.employee_id.in_(employee_ids))
+    ):
+        hours[emp][weekday].append((block_start, block_end))
+    return hours
+
+
+def absences_between(session, employee_ids, lo: datetime, hi: datetime) -> list[tuple[int, datetime, datetime, str]]:
+    """(employee_id, start, end, kind) of the absences overlapping [lo, hi), earliest first."""
+    return [tuple(row) for row in session.execute(
+        select(Absence.employee_id, Absence.start_at, Absence.end_at, Absence.kind)
+        .where(Absence.employee_id.in_(employee_ids), Absence.start_at < hi, Absence.end_at > lo)
+        .order_by(Absence.start_at)
+    )]
+
+
+def day_blocks(day: date, week: WeeklyHours, tz: ZoneInfo,
+               cache: dict[tuple[date, time, time], tuple[datetime, datetime]] | None = None,
+               ) -> list[tuple[datetime, datetime]]:
+    """The working blocks of `week` on the local `day` as UTC instants (DST-safe)."""
+    blocks = []
+    for block_start, block_end in week.get(day.weekday(), ()):
+        key = (day, block_start, block_end)
+        span = cache.get(key) if cache is not None else None
+        if span is None:
+            span = (local_to_utc(day, block_start, tz), local_to_utc(day, block_end, tz))
+            if cache is not None:
+                cache[key] = span
+        blocks.append(span)
+    return blocks
 
 
 def free_slots(
@@ -119,12 +163,14 @@ def free_slots(
     tz: ZoneInfo | None = None,
     now: datetime | None = None,
     session=None,
+    exclude_booking_id: int | None = None,
 ) -> list[Slot]:
     """Free start times for `service_id` on the local days `start`..`end` (inclusive),
     for every active employee or only `employee_id`, sorted by (start, employee_id).
 
     `tz` defaults to the business time zone (app config TIMEZONE), `now` (aware) to
-    the current time, `session` to the app's session. Raises LookupError for an
+    the current time, `session` to the app's session. `exclude_booking_id`: a booking
+    that does not count as busy (the one being moved or edited). Raises LookupError for an
     unknown service and ValueError for a non-positive step or a naive `now`.
     """
     if step_minutes <= 0:
@@ -164,23 +210,14 @@ def free_slots(
     employees = select(Employee.id).where(Employee.active.is_(True))
     if employee_id is not None:
         employees = employees.where(Employee.id == employee_id)
-    hours: dict[int, dict[int, list[tuple[time, time]]]] = defaultdict(lambda: defaultdict(list))
-    for emp, weekday, block_start, block_end in session.execute(
-        select(WorkingHours.employee_id, WorkingHours.weekday, WorkingHours.start_time, WorkingHours.end_time)
-        .where(WorkingHours.employee_id.in_(employees))
-    ):
-        hours[emp][weekday].append((block_start, block_end))
+    hours = weekly_hours(session, employees)
     if not hours:
         return []
     employee_ids = sorted(hours)
 
     # 3. absences touching the range
     spans: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for emp, absent_from, absent_to in session.execute(
-        select(Absence.employee_id, Absence.start_at, Absence.end_at).where(
-            Absence.employee_id.in_(employee_ids), Absence.start_at < range_hi, Absence.end_at > range_lo
-        )
-    ):
+    for emp, absent_from, absent_to, _kind in absences_between(session, employee_ids, range_lo, range_hi):
         spans[emp].append((absent_from, absent_to))
 
     # 4. non-cancelled bookings of these employees, or on the service's resource
@@ -194,6 +231,8 @@ def free_slots(
         .where(owner, Booking.start_at < range_hi, Booking.start_at >= range_lo - lookbehind,
                Booking.end_at > range_lo - lookbehind)
     )
+    if exclude_booking_id is not None:
+        query = query.where(Booking.id != exclude_booking_id)
     # `booking.cancelled` mirrors the status kind (kept in sync by the booking model);
     # without that column, ask the status.
     cancelled = getattr(Booking, "cancelled", None)
@@ -211,21 +250,17 @@ def free_slots(
         if resource_id is not None and res == resource_id:
             resource_spans.append(span)
 
-    resource_busy = _Busy(resource_spans)
+    resource_busy = Intervals(resource_spans)
     step = timedelta(minutes=step_minutes)
     occupied = duration + buffer
     blocks_utc: dict[tuple[date, time, time], tuple[datetime, datetime]] = {}
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     slots: list[Slot] = []
     for emp in employee_ids:
-        busy = _Busy(spans[emp]) if emp in spans else _NOTHING_BUSY
+        busy = Intervals(spans[emp]) if emp in spans else _NOTHING_BUSY
         week = hours[emp]
         for day in days:
-            for block_start, block_end in week.get(day.weekday(), ()):
-                key = (day, block_start, block_end)
-                if key not in blocks_utc:
-                    blocks_utc[key] = (local_to_utc(day, block_start, tz), local_to_utc(day, block_end, tz))
-                first, last = blocks_utc[key]
+            for first, last in day_blocks(day, week, tz, blocks_utc):
                 last -= duration  # the latest possible start
                 candidate = first
                 if candidate < now:

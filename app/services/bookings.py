@@ -8,9 +8,11 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.models import Booking, Employee, Resource
+from app.formatting import fmt_datetime
+from app.models import Booking, Employee, Resource, Service
 
 PG_EXCLUSION_VIOLATION = "23P01"
+CAPACITY_FULL = "booking_capacity_full"
 
 
 class BookingOverlap(ValueError):
@@ -19,10 +21,13 @@ class BookingOverlap(ValueError):
 
 
 def overlap_kind(exc: BaseException) -> str | None:
-    """'employee' or 'resource' when `exc` is the database refusing an overlap, else None."""
+    """'employee' or 'resource' when `exc` is the database refusing an overlap,
+    'capacity' when a group session is full, else None."""
     if not isinstance(exc, IntegrityError):
         return None
     orig = exc.orig
+    if CAPACITY_FULL in str(orig):  # both databases: the capacity trigger's message
+        return "capacity"
     if getattr(orig, "pgcode", None) == PG_EXCLUSION_VIOLATION:  # PostgreSQL: the exclusion constraint
         diag = getattr(orig, "diag", None)
         name = (getattr(diag, "constraint_name", None) or str(orig)) if diag is not None else str(orig)
@@ -51,7 +56,8 @@ def flush_booking(session: Session, item: Booking) -> None:
     if item not in session:
         session.add(item)
     # who the booking is for, read now: a failed flush leaves nothing loadable
-    related_ids = {kind: _related_id(item, kind) for kind in ("employee", "resource")}
+    related_ids = {kind: _related_id(item, kind) for kind in ("employee", "resource", "service")}
+    start = item.start_at
     try:
         session.flush()
     except IntegrityError as exc:
@@ -59,7 +65,19 @@ def flush_booking(session: Session, item: Booking) -> None:
         kind = overlap_kind(exc)
         if kind is None:
             raise
+        if kind == "capacity":
+            raise BookingOverlap(capacity_message(session, related_ids["service"], start)) from exc
         raise BookingOverlap(overlap_message(session, kind, related_ids[kind])) from exc
+
+
+def capacity_message(session: Session, service_id: int | None, start) -> str:
+    service = session.get(Service, service_id) if service_id else None
+    if service is None:
+        return _("Dieser Termin ist ausgebucht.")
+    return _(
+        "„%(service)s“ am %(when)s ist ausgebucht (%(places)d Plätze).",
+        service=service.name, when=fmt_datetime(start), places=service.capacity,
+    )
 
 
 def _related_id(item: Booking, kind: str) -> int | None:

@@ -5,13 +5,17 @@ from flask_babel import lazy_gettext as _l
 
 from app.views.bonus import BonusProgramView, BonusTransactionView
 from app.views.bookings import BookingApi, BookingStatusView, BookingView
+from app.views.calendar import CalendarView, MyCalendarView
 from app.views.cards import PassCardTypeView, PassCardView, PassRedemptionView
 from app.views.customers import CustomerApi, CustomerView, DocumentView, PetApi, PetView
+from app.views.export import ExportFileView
+from app.views.history import HistoryView
 from app.views.invoices import InvoiceLineView, InvoiceView
 from app.views.notifications import NotificationLogView
 from app.views.services import ResourceView, ServiceApi, ServiceView
 from app.views.settings import LensView, SettingView
 from app.views.staff import AbsenceView, EmployeeView, LocationView, WorkingHoursView
+from app.views.status import OpenRequestsView
 
 
 def N_(message: str) -> str:
@@ -28,8 +32,12 @@ MENU = [
     (NotificationLogView, N_("Benachrichtigungen"), "fa-envelope", N_("Kunden")),
     (LensView, N_("Linsen"), "fa-filter", N_("Kunden")),
     (BookingView, N_("Termine"), "fa-calendar", N_("Termine")),
+    (CalendarView, N_("Kalender"), "fa-calendar-o", N_("Termine")),
+    (MyCalendarView, N_("Mein Kalender"), "fa-calendar-check-o", N_("Termine")),
+    (OpenRequestsView, N_("Offene Anfragen"), "fa-inbox", N_("Termine")),
     (ServiceView, N_("Dienstleistungen"), "fa-cut", N_("Termine")),
     (ResourceView, N_("Räume & Ressourcen"), "fa-cube", N_("Termine")),
+    (ExportFileView, N_("Meine Exporte"), "fa-download", N_("Termine")),
     (PassCardView, N_("Mehrfachkarten"), "fa-ticket", N_("Karten & Bonus")),
     (PassCardTypeView, N_("Kartentypen"), "fa-tags", N_("Karten & Bonus")),
     (BonusProgramView, N_("Bonusprogramme"), "fa-gift", N_("Karten & Bonus")),
@@ -41,6 +49,7 @@ MENU = [
     (LocationView, N_("Filialen"), "fa-building", N_("Team")),
     (BookingStatusView, N_("Terminstatus"), "fa-flag", N_("Einstellungen")),
     (SettingView, N_("Betriebseinstellungen"), "fa-cog", N_("Einstellungen")),
+    (HistoryView, N_("Gelöschte Einträge"), "fa-trash", N_("Einstellungen")),
 ]
 VIEWS_WITHOUT_MENU = [PassRedemptionView, InvoiceLineView]
 APIS = [CustomerApi, PetApi, BookingApi, ServiceApi]

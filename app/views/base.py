@@ -24,6 +24,7 @@ from app.extensions import db
 from app.formatting import business_tz, to_local
 from app.models import Booking, Customer
 from app.security import restrict, row_filters, row_predicate
+from app.views.history import HistoryMixin
 
 # Tables that grow with the business (100k customers, 1M bookings): a relation to
 # them in a form or a search filter renders every row as an <option>.
@@ -193,8 +194,9 @@ class WriteCheckMixin:
         self.checked_write(item)
 
 
-class SecureModelView(WriteCheckMixin, ModelView):
-    """A ModelView whose every route applies the model's row rules."""
+class SecureModelView(HistoryMixin, WriteCheckMixin, ModelView):
+    """A ModelView whose every route applies the model's row rules; a versioned model
+    gets the "Verlauf" tab on its detail page (HistoryMixin)."""
 
     page_size = 25
     list_template = "appbuilder/general/model/list.html"

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from flask import flash, redirect
+from flask_appbuilder import expose, has_access
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import DateTimePickerWidget, Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect as sa_inspect
+from werkzeug.exceptions import BadRequest
 from wtforms import DateTimeField, SelectField
 from wtforms.validators import Optional, Regexp
 
@@ -17,8 +20,13 @@ from app.models import Booking, BookingStatus, Customer
 from app.models.bookings import BOOKING_SOURCES, STATUS_KINDS
 from app.security import employee_scope
 from app.services.bookings import BookingOverlap, flush_booking
+from app.services.status import check_cancel_reason, status_to_store, stored_status, write_edit
+from app.services.working_time import check_booking_working_time, may_override_hours
 from app.views.base import SecureApi, SecureModelView, ajax_field
-from app.views.interface import EagerInterface
+from app.views.booking_history import BookingHistoryInterface, BookingHistoryMixin
+from app.views.booking_slots import slots_response
+from app.views.export import ExportMixin
+from app.views.status import StatusChangeMixin
 from app.views.validators import HEX_COLOR, HEX_COLOR_MESSAGE, UniqueValue, checkbox, not_negative
 
 BOOKING_LABELS = {
@@ -36,6 +44,7 @@ BOOKING_LABELS = {
     "source": _l("Quelle"),
     "reminder": _l("Erinnerung"),
     "created_at": _l("Angelegt am"),
+    "hours_override": _l("Außerhalb der Arbeitszeit/Abwesenheit trotzdem buchen"),
 }
 
 
@@ -46,6 +55,16 @@ def check_booking(item: Booking) -> None:
     scope = employee_scope()
     if scope is not None and _assigned_employee_id(item) != scope:
         raise ValueError(_("Sie können nur eigene Termine anlegen oder ändern."))
+    check_cancel_reason(status_to_store(db.session, item), item.cancel_reason)
+    check_booking_working_time(db.session, item)
+
+
+def update_booking(item: Booking, checked_update) -> None:
+    """Write an edited booking (form or API) after the view's checks; a status changed
+    in the edit goes through `change_status` (reason rule, customer notification)."""
+    previous = stored_status(db.session, item)
+    checked_update(item)
+    write_edit(db.session, item, previous)
 
 
 def _assigned_employee_id(item: Booking) -> int | None:
@@ -57,28 +76,39 @@ def _assigned_employee_id(item: Booking) -> int | None:
     return item.employee_id
 
 
-class BookingView(SecureModelView):
-    datamodel = EagerInterface(
+class BookingView(BookingHistoryMixin, ExportMixin, StatusChangeMixin, SecureModelView):
+    datamodel = BookingHistoryInterface(
         Booking, eager=("customer", "service", "employee", "status", "location")
     )
     list_title = _l("Termine")
     show_title = _l("Termin")
+    show_template = "terminbuch/booking_show.html"  # status form and status history
     add_title = _l("Termin anlegen")
     edit_title = _l("Termin bearbeiten")
     list_columns = ["start_at", "customer", "service", "employee", "status", "location", "price"]
-    order_columns = ["start_at", "price"]
+    order_columns = ["start_at", "customer", "price"]
     base_order = ("start_at", "desc")
-    search_columns = ["start_at", "service", "employee", "status", "location", "source", "comment"]
+    search_columns = [
+        "customer_name", "start_at", "service", "employee", "status", "location", "source", "comment",
+    ]
     add_columns = [
         "customer", "service", "employee", "resource", "start_at", "end_at", "price", "source",
-        "reminder", "comment",
+        "reminder", "comment", "hours_override",
     ]
-    edit_columns = add_columns[:6] + ["status", "price", "source", "reminder", "comment", "cancel_reason"]
+    edit_columns = add_columns[:6] + [
+        "status", "price", "source", "reminder", "comment", "cancel_reason", "hours_override",
+    ]
     show_fieldsets = [
         (_l("Termin"), {"fields": ["start_at", "end_at", "customer", "service", "employee", "resource", "location"]}),
-        (_l("Status"), {"fields": ["status", "cancel_reason", "price", "source", "reminder", "comment", "created_at"]}),
+        (_l("Status"), {"fields": ["status", "cancel_reason", "price", "source", "reminder", "comment", "created_at",
+                                   "hours_override"]}),
     ]
     label_columns = BOOKING_LABELS
+    export_columns = [
+        "start_at", "end_at", "customer", "service", "employee", "status", "location", "price", "source", "comment",
+    ]
+    export_name = "termine"
+    export_formatters = {"source": lambda code: BOOKING_SOURCES.get(code, code)}
     formatters_columns = {
         "start_at": fmt_datetime,
         "end_at": fmt_datetime,
@@ -96,6 +126,7 @@ class BookingView(SecureModelView):
             _l("Quelle"), choices=list(BOOKING_SOURCES.items()), default="backoffice", widget=Select2Widget()
         ),
         "reminder": checkbox(_l("Erinnerung"), default=True),
+        "hours_override": checkbox(_l("Außerhalb der Arbeitszeit/Abwesenheit trotzdem buchen")),
     }
     validators_columns = {"price": [Optional(), not_negative(_l("Der Preis darf nicht negativ sein."))]}
     visible_relations = {"customer": Customer}
@@ -103,6 +134,30 @@ class BookingView(SecureModelView):
     def check_write(self, item: Booking) -> None:
         super().check_write(item)
         check_booking(item)
+
+    def process_form(self, form, is_created):
+        """The override checkbox is not shown to an Employee: unticked it leaves the
+        stored flag alone; ticked (a forged POST) it reaches check_booking and is refused."""
+        super().process_form(form, is_created)
+        if "hours_override" in form and not form.hours_override.data and not may_override_hours():
+            del form["hours_override"]
+
+    def _get_add_widget(self, form, exclude_cols=None, widgets=None):
+        return super()._get_add_widget(form, exclude_cols=self._hidden_override(exclude_cols), widgets=widgets)
+
+    def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
+        return super()._get_edit_widget(form, exclude_cols=self._hidden_override(exclude_cols), widgets=widgets)
+
+    @staticmethod
+    def _hidden_override(exclude_cols):
+        return list(exclude_cols or []) + ([] if may_override_hours() else ["hours_override"])
+
+    @expose("/slots")
+    @has_access
+    @permission_name("add")
+    def slots(self):
+        """JSON of the free starts for the booking form (app/views/booking_slots.py)."""
+        return slots_response()
 
     def _add(self):
         """No autoflush while the form fills the item: the one flush is `pre_add`'s,
@@ -122,8 +177,7 @@ class BookingView(SecureModelView):
         flush_booking(db.session, item)
 
     def pre_update(self, item: Booking) -> None:
-        super().pre_update(item)
-        flush_booking(db.session, item)
+        update_booking(item, super().pre_update)
 
     @action("set_reminder", _l("Erinnerung aktivieren"), _l("Für die gewählten Termine die Erinnerung aktivieren?"),
             "fa-bell")
@@ -165,8 +219,10 @@ class BookingApi(SecureApi):
         "id", "start_at", "end_at", "customer_id", "service_id", "employee_id", "status_id", "price",
     ]
     show_columns = list_columns + ["comment", "source", "reminder", "location_id", "resource_id"]
-    add_columns = ["customer", "service", "employee", "start_at", "end_at", "comment", "source", "reminder"]
-    edit_columns = add_columns + ["status"]
+    add_columns = [
+        "customer", "service", "employee", "start_at", "end_at", "comment", "source", "reminder", "hours_override",
+    ]
+    edit_columns = add_columns + ["status", "cancel_reason"]
     order_columns = ["start_at"]
     visible_relations = {"customer": Customer}
 
@@ -179,8 +235,7 @@ class BookingApi(SecureApi):
         flush_booking(db.session, item)
 
     def pre_update(self, item: Booking) -> None:
-        super().pre_update(item)
-        flush_booking(db.session, item)
+        update_booking(item, super().pre_update)
 
     def post_headless(self):
         """An overlap answers 409 with the German message (FAB would answer 500)."""
@@ -189,6 +244,8 @@ class BookingApi(SecureApi):
                 return super().post_headless()
         except BookingOverlap as exc:
             return self.response(409, message=str(exc))
+        except BadRequest as exc:  # a refused write check: the German message alone ("400 Bad Request: …" by FAB)
+            return self.response_400(message=exc.description)
 
     def put_headless(self, pk):
         try:
@@ -196,3 +253,5 @@ class BookingApi(SecureApi):
                 return super().put_headless(pk)
         except BookingOverlap as exc:
             return self.response(409, message=str(exc))
+        except BadRequest as exc:
+            return self.response_400(message=exc.description)

@@ -14,6 +14,7 @@ from app.views.base import LookupMixin, SecureApi, SecureModelView, ajax_field
 from app.views.bonus import BonusTransactionView
 from app.views.bookings import BookingView
 from app.views.cards import PassCardView
+from app.views.export import ExportMixin
 from app.views.interface import EagerInterface
 from app.views.invoices import InvoiceView
 from app.views.notifications import NotificationLogView
@@ -87,7 +88,7 @@ class DocumentView(SecureModelView):
     formatters_columns = {"uploaded_at": fmt_datetime}
 
 
-class CustomerView(LookupMixin, SecureModelView):
+class CustomerView(ExportMixin, LookupMixin, SecureModelView):
     datamodel = SQLAInterface(Customer)
     list_title = _l("Kunden")
     show_title = _l("Kundenakte")
@@ -107,6 +108,11 @@ class CustomerView(LookupMixin, SecureModelView):
         (_l("Einwilligungen"), {"fields": ["consent_email", "consent_sms", "consent_at", "created_at"]}),
     ]
     label_columns = CUSTOMER_LABELS
+    export_columns = [
+        "last_name", "first_name", "emoji_marker", "email", "phone", "street", "postal_code", "city", "country",
+        "birth_date", "consent_email", "consent_sms", "created_at",
+    ]
+    export_name = "kunden"
     description_columns = {"emoji_marker": LazyString(_emoji_marker_description)}
     validators_columns = {
         "emoji_marker": [Length(max=EMOJI_MAX_LENGTH, message=_l("Höchstens %(max)d Zeichen."))],

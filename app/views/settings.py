@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Lens, Setting
+from app.services.history import RETENTION_KEY, parse_retention_days
 from app.views.base import SecureModelView
 from app.views.validators import UniqueValue, checkbox, optional_text
 
@@ -61,3 +62,9 @@ class SettingView(SecureModelView):
     validators_columns = {"key": [UniqueValue(Setting.key, _l("Diese Einstellung gibt es schon."))]}
     # An empty value is a valid setting ("no retention limit", "no address yet").
     add_form_extra_fields = edit_form_extra_fields = {"value": optional_text(_l("Wert"))}
+
+    def check_write(self, item: Setting) -> None:
+        super().check_write(item)
+        if item.key == RETENTION_KEY:  # whole number ≥ 0 or empty (German message otherwise)
+            parse_retention_days(item.value)
+            item.value = (item.value or "").strip()

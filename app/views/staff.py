@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, Email, Optional, Regexp
 from app.formatting import fmt_datetime
 from app.models import Absence, Employee, Location, WorkingHours
 from app.models.staff import ABSENCE_KINDS, WEEKDAYS
+from app.views.absence_impact import AbsenceImpactMixin
 from app.views.base import SecureModelView
 from app.views.interface import EagerInterface
 from app.views.validators import HEX_COLOR, HEX_COLOR_MESSAGE, UniqueValue, blank_to_none, checkbox, stripped
@@ -66,7 +67,7 @@ class WorkingHoursView(SecureModelView):
             raise ValueError(_("Das Ende der Arbeitszeit muss nach dem Beginn liegen."))
 
 
-class AbsenceView(SecureModelView):
+class AbsenceView(AbsenceImpactMixin, SecureModelView):
     datamodel = EagerInterface(Absence, eager=("employee",))
     list_title = _l("Abwesenheiten")
     show_title = add_title = edit_title = _l("Abwesenheit")
