@@ -4,10 +4,14 @@ The AppBuilder is made per app in create_app (it keeps per-app view state);
 reach it at run time as `current_app.appbuilder`."""
 from __future__ import annotations
 
+import sqlite3
+
 from flask import g, has_app_context
 from flask_appbuilder.models.sqla.base import SQLA
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy_continuum import make_versioned
 from sqlalchemy_continuum.plugins import FlaskPlugin
 
@@ -34,3 +38,15 @@ make_versioned(
 db = SQLA()
 migrate = Migrate()
 csrf = CSRFProtect()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_enforces_foreign_keys(dbapi_connection, _record) -> None:
+    """SQLite checks foreign keys (RESTRICT, CASCADE, SET NULL) only when asked, per
+    connection: without this a customer with bookings could be deleted on SQLite and
+    not on PostgreSQL. Migrations switch it off again for their connection
+    (migrations/env.py): SQLite's table copies must not cascade."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -17,7 +17,8 @@ server time over --requests requests; next to it the raw SQL the page needs
 (the count and the page select with the displayed columns, same filters)
 measured in the same run, and the ratio. Targets: ≤ 150 ms and ≤ 3× raw SQL.
 (b) Availability: free_slots() of one service over 14 days for the 10 busiest
-employees (10 calls; and one call for every employee), median. Target ≤ 50 ms.
+employees (one call for the ten — the target, ≤ 50 ms —, ten calls of one, and one
+call for every employee), median.
 """
 from __future__ import annotations
 
@@ -209,12 +210,15 @@ def bench_availability(flask_app, runs: int) -> list[dict[str, Any]]:
             sa.select(Booking.employee_id).where(*upcoming, Booking.service_id == service)
             .group_by(Booking.employee_id).order_by(sa.func.count().desc()).limit(10)
         ).all()
+        team = len(free_slots(service, start, end, now=now, employee_ids=busiest))
+        team_ms = median_ms(lambda: free_slots(service, start, end, now=now, employee_ids=busiest), runs)
         ten = sum(len(free_slots(service, start, end, emp, now=now)) for emp in busiest)
         ten_ms = median_ms(lambda: [free_slots(service, start, end, emp, now=now) for emp in busiest], runs)
         every = len(free_slots(service, start, end, now=now))
         every_ms = median_ms(lambda: free_slots(service, start, end, now=now), runs)
     return [
-        {"label": f"{len(busiest)} employees × 14 days (10 calls)", "ms": ten_ms, "slots": ten},
+        {"label": f"{len(busiest)} employees × 14 days (1 call)", "ms": team_ms, "slots": team},
+        {"label": f"{len(busiest)} employees × 14 days ({len(busiest)} calls)", "ms": ten_ms, "slots": ten},
         {"label": "every employee × 14 days (1 call)", "ms": every_ms, "slots": every},
     ]
 

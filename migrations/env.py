@@ -109,6 +109,11 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # off for the migration (outside any transaction, where SQLite honours it): a batch
+            # copy drops and recreates a table, which must not cascade into or refuse on its rows
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # end the autobegun transaction: the migration opens its own
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -117,6 +122,10 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            # the connection goes back to the app's pool: enforce foreign keys again
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 if context.is_offline_mode():

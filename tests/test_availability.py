@@ -164,6 +164,17 @@ def test_employee_filter_and_order(app_ctx, av):
     assert set(only_b) <= set(everyone)
 
 
+def test_a_team_in_one_call_equals_its_members_one_by_one(app_ctx, av, statements):
+    friday = MONDAY + timedelta(days=4)
+    members = [free_slots(av["plain"], MONDAY, friday, emp, tz=BERLIN, now=NOW) for emp in (av["a"], av["b"])]
+    one_by_one = sorted((slot for slots in members for slot in slots), key=lambda s: (s.start, s.employee_id))
+    with statements() as count:
+        team = free_slots(av["plain"], MONDAY, friday, employee_ids=[av["a"], av["b"]], tz=BERLIN, now=NOW)
+    assert team == one_by_one and {s.employee_id for s in team} == {av["a"], av["b"]}
+    assert count.n <= 4
+    assert free_slots(av["plain"], MONDAY, friday, employee_ids=[], tz=BERLIN, now=NOW) == []
+
+
 def test_empty_range_and_bad_arguments(app_ctx, av):
     assert free_slots(av["plain"], MONDAY, MONDAY - timedelta(days=1), tz=BERLIN, now=NOW) == []
     with pytest.raises(LookupError):

@@ -74,10 +74,10 @@ class Customer(Model):
 
     referred_by: Mapped[Customer | None] = relationship(remote_side=[id])
     pets: Mapped[list[Pet]] = relationship(
-        back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="customer", cascade="all, delete-orphan"
     )
     documents: Mapped[list[Document]] = relationship(
-        back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="customer", cascade="all, delete-orphan"
     )
 
     __table_args__ = (

@@ -46,7 +46,7 @@ class Invoice(Model):
     customer: Mapped[Customer] = relationship()
     cancels: Mapped[Invoice | None] = relationship(remote_side=[id])
     lines: Mapped[list[InvoiceLine]] = relationship(
-        back_populates="invoice", cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="invoice", cascade="all, delete-orphan",
         order_by="InvoiceLine.position",
     )
 

@@ -62,10 +62,10 @@ class Employee(Model):
     location: Mapped[Location | None] = relationship()
     user = relationship("User")
     working_hours: Mapped[list[WorkingHours]] = relationship(
-        back_populates="employee", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="employee", cascade="all, delete-orphan"
     )
     absences: Mapped[list[Absence]] = relationship(
-        back_populates="employee", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="employee", cascade="all, delete-orphan"
     )
 
     __table_args__ = (

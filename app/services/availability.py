@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -164,9 +164,11 @@ def free_slots(
     now: datetime | None = None,
     session=None,
     exclude_booking_id: int | None = None,
+    employee_ids: Collection[int] | None = None,
 ) -> list[Slot]:
     """Free start times for `service_id` on the local days `start`..`end` (inclusive),
-    for every active employee or only `employee_id`, sorted by (start, employee_id).
+    for every active employee, only `employee_id`, or only `employee_ids` (one call for a
+    team: the same four queries), sorted by (start, employee_id).
 
     `tz` defaults to the business time zone (app config TIMEZONE), `now` (aware) to
     the current time, `session` to the app's session. `exclude_booking_id`: a booking
@@ -210,6 +212,8 @@ def free_slots(
     employees = select(Employee.id).where(Employee.active.is_(True))
     if employee_id is not None:
         employees = employees.where(Employee.id == employee_id)
+    if employee_ids is not None:
+        employees = employees.where(Employee.id.in_(list(employee_ids)))
     hours = weekly_hours(session, employees)
     if not hours:
         return []

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import abort, current_app, flash, has_request_context, jsonify, redirect, request, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose, has_access
+from flask_appbuilder.exceptions import DatabaseException
 from flask_appbuilder.fields import AJAXSelectField
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext as _
@@ -16,6 +17,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import MANYTOONE
 from werkzeug.exceptions import BadRequest
 from wtforms.validators import DataRequired, Optional
@@ -343,6 +345,29 @@ class SecureModelView(HistoryMixin, WriteCheckMixin, ModelView):
 
     def pre_delete(self, item: Any) -> None:
         self.checked_write(item)
+
+    def _delete(self, pk):
+        """FAB's delete, with a German message when the database refuses it (FAB
+        flashes the empty text of its DatabaseException)."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            abort(404)
+        try:
+            self.pre_delete(item)
+        except Exception as exc:
+            flash(str(exc), "danger")
+        else:
+            try:
+                self.datamodel.delete(item)
+            except DatabaseException as exc:
+                refused = isinstance(exc.__cause__, IntegrityError)
+                flash(_("Der Eintrag kann nicht gelöscht werden: andere Einträge verweisen auf ihn "
+                        "(z. B. Termine, Karten oder Rechnungen).") if refused
+                      else _("Der Eintrag konnte nicht gelöscht werden."), "danger")
+            else:
+                self.post_delete(item)
+                flash(self.delete_row_message, "success")
+            self.update_redirect()
 
 
 class SecureApi(WriteCheckMixin, ModelRestApi):
