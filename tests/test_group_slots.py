@@ -146,3 +146,30 @@ def test_changing_to_a_group_service_makes_a_place(ctx, mine, group):
     assert ctx.get(Booking, pk).shared_slot is True
     second = _book_group(mine, group, at(7, 9))  # now a session: a second place fits
     assert ctx.get(Booking, second).start_at == at(7, 9)
+
+
+def test_a_session_with_places_left_is_offered_as_a_free_slot(app, ctx, mine, group, world):
+    """World employee1 works Mon–Fri 9–18 (Berlin); 2032-04-13 is a Tuesday."""
+    from app.models import Booking
+    from app.services.availability import free_slots
+
+    now = datetime(2032, 4, 1, tzinfo=timezone.utc)
+    day = at(13, 9).date()
+    before = {slot.start for slot in free_slots(group, day, day, world.employee1, now=now)}
+    assert at(13, 9) in before and at(13, 9, 30) in before  # an empty day: every grid start
+
+    def take_place() -> None:
+        ctx.add(Booking(customer_id=mine.customer, service_id=group, employee_id=world.employee1,
+                        status_id=mine.confirmed, start_at=at(13, 9)))
+        ctx.commit()
+
+    take_place()
+    offered = {slot.start for slot in free_slots(group, day, day, world.employee1, now=now)}
+    assert at(13, 9) in offered  # the session, 2 of 3 places left
+    assert at(13, 9, 30) not in offered  # overlapping the session at another start: busy
+    take_place()
+    take_place()
+    full = {slot.start for slot in free_slots(group, day, day, world.employee1, now=now)}
+    assert at(13, 9) not in full and at(13, 10) in full
+    # a single service of the same employee never joins the session
+    assert at(13, 9) not in {slot.start for slot in free_slots(world.service, day, day, world.employee1, now=now)}

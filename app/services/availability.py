@@ -168,7 +168,8 @@ def free_slots(
 ) -> list[Slot]:
     """Free start times for `service_id` on the local days `start`..`end` (inclusive),
     for every active employee, only `employee_id`, or only `employee_ids` (one call for a
-    team: the same four queries), sorted by (start, employee_id).
+    team: the same four queries), sorted by (start, employee_id). For a group service
+    (capacity > 1) the start of an existing session with places left is free too.
 
     `tz` defaults to the business time zone (app config TIMEZONE), `now` (aware) to
     the current time, `session` to the app's session. `exclude_booking_id`: a booking
@@ -195,7 +196,7 @@ def free_slots(
     # 1. the service, and the longest span any service occupies (for the look-behind)
     longest = select(func.max(Service.duration_minutes + Service.buffer_minutes)).scalar_subquery()
     row = session.execute(
-        select(Service.duration_minutes, Service.buffer_minutes, Service.resource_id, longest)
+        select(Service.duration_minutes, Service.buffer_minutes, Service.resource_id, longest, Service.capacity)
         .where(Service.id == service_id)
     ).first()
     if row is None:
@@ -204,6 +205,7 @@ def free_slots(
     buffer = timedelta(minutes=row[1] or 0)
     resource_id: int | None = row[2]
     lookbehind = max(MIN_LOOKBEHIND, timedelta(minutes=row[3] or 0))
+    capacity = row[4] or 1
 
     range_lo = local_to_utc(start, time(0), tz)
     range_hi = local_to_utc(end + timedelta(days=1), time(0), tz) + buffer
@@ -230,7 +232,7 @@ def free_slots(
         owner = or_(owner, Booking.resource_id == resource_id)
     query = (
         select(Booking.employee_id, Booking.resource_id, Booking.start_at, Booking.end_at,
-               Service.buffer_minutes)
+               Service.buffer_minutes, Booking.service_id, Booking.shared_slot)
         .join(Service, Service.id == Booking.service_id)
         .where(owner, Booking.start_at < range_hi, Booking.start_at >= range_lo - lookbehind,
                Booking.end_at > range_lo - lookbehind)
@@ -247,10 +249,13 @@ def free_slots(
             BookingStatus.kind != "cancellation"
         )
     resource_spans: list[tuple[datetime, datetime]] = []
-    for emp, res, booked_from, booked_to, booked_buffer in session.execute(query):
+    places: dict[tuple[int, datetime], int] = defaultdict(int)  # group sessions of this service
+    for emp, res, booked_from, booked_to, booked_buffer, booked_service, shared in session.execute(query):
         span = (booked_from, booked_to + timedelta(minutes=booked_buffer or 0))
         if emp is not None:
             spans[emp].append(span)
+            if shared and booked_service == service_id and emp in hours:
+                places[(emp, booked_from)] += 1
         if resource_id is not None and res == resource_id:
             resource_spans.append(span)
 
@@ -274,5 +279,13 @@ def free_slots(
                     if busy.free(candidate, until) and resource_busy.free(candidate, until):
                         slots.append(Slot(emp, candidate, candidate + duration))
                     candidate += step
+    # A group session with places left is a free start too (its participants share the slot).
+    last_start = local_to_utc(end + timedelta(days=1), time(0), tz)
+    if capacity > 1:
+        slots.extend(
+            Slot(emp, session_start, session_start + duration)
+            for (emp, session_start), taken in places.items()
+            if taken < capacity and now <= session_start and range_lo <= session_start < last_start
+        )
     # Overlapping blocks of one employee must not yield the same start twice.
     return sorted(set(slots), key=lambda slot: (slot.start, slot.employee_id))
