@@ -53,4 +53,7 @@ def create_app(config: Any = "config.Config") -> Flask:
     from app.cli import register_cli
 
     register_cli(flask_app)
+    from app.views.errors import register_error_pages
+
+    register_error_pages(flask_app)
     return flask_app

@@ -90,13 +90,15 @@ VIEWER_PERMS = _merge(
     _grant(SCHEDULE_VIEWS + CATALOG_VIEWS, READ),
     _grant(("LensView",), READ),
     _grant(("OpenRequestsView",), READ),  # "Offene Anfragen": bookings by the row rules
-    # Kalender (an Employee sees their own column only); Mein Kalender incl. the own feed link.
-    {"CalendarView": {"can_index"}, "MyCalendarView": {"can_index"}},
+    # Kalender (an Employee sees their own column only).
+    {"CalendarView": {"can_index"}},
 )
 EMPLOYEE_PERMS = _merge(
     VIEWER_PERMS,
     _grant(("BookingView", "BookingApi", "CustomerView", "CustomerApi", "PetView", "PetApi"), WRITE),
     {"BookingView": {"set_reminder", "change_status"}},
+    # Mein Kalender incl. the own feed link: for staff (a Viewer login has no employee record).
+    {"MyCalendarView": {"can_index"}},
     _grant(("DocumentView", "NotificationLogView"), READ),
     _grant(("LensView",), ALL),
     # Exports take data out of the shop: not for the Viewer; an Employee's are limited by the row rules.

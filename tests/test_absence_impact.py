@@ -115,15 +115,19 @@ def test_impact_lists_collisions_and_offers_free_colleagues_and_slots(app, ai, m
     offered = options(page)
     assert set(offered) == {ai["b10"], ai["b14"]}  # the other week and Bea's booking are not affected
     colleagues = [value for kind, value in offered[ai["b10"]] if kind == "colleague"]
-    # free and working: Frank (the only one free at Susanne's location) first, then the other
-    # locations by name (Olaf Aachen first); not Bea (busy), not Anton (absent)
-    assert colleagues[:2] == [stamp(ai["frank"], local(TUESDAY, 10)), stamp(ai["olaf"], local(TUESDAY, 10))]
-    assert not {stamp(ai[name], local(TUESDAY, 10)) for name in ("bea", "anton", "nora")} & set(colleagues)
+    # free and working at Susanne's location: only Frank; not Bea (busy), not Anton (absent),
+    # not Nora (no Tuesdays), not Olaf (free, but another branch: customers are not moved there)
+    assert colleagues == [stamp(ai["frank"], local(TUESDAY, 10))]
     slots = [value for kind, value in offered[ai["b10"]] if kind == "slot"]
     # Susanne's next free slots: Wednesday from 09:00 (Tuesday is the absence)
     assert slots == [stamp(ai["susanne"], local(TUESDAY + timedelta(days=1), 9, m)) for m in (0, 15, 30)]
+    # the 14:00 booking is offered other times than the 10:00 one: picking both works
+    slots14 = [value for kind, value in offered[ai["b14"]] if kind == "slot"]
+    assert slots14 == [stamp(ai["susanne"], local(TUESDAY + timedelta(days=1), h, m)) for h, m in
+                       ((10, 30), (10, 45), (11, 0))]
     colleagues14 = [value for kind, value in offered[ai["b14"]] if kind == "colleague"]
-    assert stamp(ai["bea"], local(TUESDAY, 14)) in colleagues14  # Bea is free at 14:00
+    # Bea is free at 14:00 and has done the service before: offered first
+    assert colleagues14[:2] == [stamp(ai["bea"], local(TUESDAY, 14)), stamp(ai["frank"], local(TUESDAY, 14))]
     assert "nicht verschieben" in page
 
 

@@ -154,6 +154,132 @@ def test_verlauf_shows_who_when_and_old_to_new_with_german_labels(app, world, cl
     assert "customer_id" not in pane and "employee_id" not in pane, "German labels, not column names"
 
 
+CHANGE = re.compile(r"<li><strong>(.*?):</strong> (.*?) → (.*?)</li>", re.S)
+
+
+def version_rows(pane: str) -> list[str]:
+    return pane.split('class="tb-version"')[1:]
+
+
+def changes_of(version_row: str) -> dict[str, tuple[str, str]]:
+    return {label: (old.strip(), new.strip()) for label, old, new in CHANGE.findall(version_row)}
+
+
+def no_column_names(app, model, pane: str) -> None:
+    from app.services.history import data_columns
+
+    with app.app_context():
+        raw = [key for key in data_columns(model) if f"<strong>{key}:" in pane]
+    assert not raw, f"column names instead of labels: {raw}"
+
+
+def status_named(app, kind: str) -> tuple[int, str]:
+    from app.extensions import db
+    from app.models import BookingStatus
+
+    with app.app_context():
+        status = db.session.scalars(sa.select(BookingStatus).where(BookingStatus.kind == kind)
+                                    .order_by(BookingStatus.position)).first()
+        return status.id, status.name
+
+
+def test_booking_verlauf_labels_every_field_in_german_and_english(app, world, client_for):
+    from app.models import Booking
+
+    pk = make_booking(app, world, next_day(10), comment="Etiketten")
+    with app.app_context():
+        from app.extensions import db
+
+        before = db.session.get(Booking, pk).status.name
+    cancel_id, cancel_name = status_named(app, "cancellation")
+    change(app, Booking, pk, status_id=cancel_id, cancel_reason="krank")
+    with app.app_context():
+        from app.extensions import db
+
+        assert db.session.get(Booking, pk).cancelled is True, "the derived column did change"
+
+    owner = client_for("Owner")
+    pane = verlauf(owner.get(f"/bookingview/show/{pk}"))
+    no_column_names(app, Booking, pane)
+    newest, first = version_rows(pane)
+    assert changes_of(newest) == {"Status": (before, cancel_name), "Absagegrund": ("–", "krank")}, \
+        "a foreign key by its relation's label and the status name; `cancelled` is hidden"
+    created = changes_of(first)
+    assert {"Kund:in", "Dienstleistung", "Mitarbeiter:in", "Status", "Beginn", "Ende", "Preis", "Quelle",
+            "Erinnerung", "Kommentar"} <= set(created)
+    assert created["Kund:in"][1].endswith("Anna Berg") and created["Quelle"] == ("–", "Büro")
+    assert "cancelled" not in pane and "shared_slot" not in pane
+
+    assert owner.get("/lang/en").status_code == 302
+    pane = verlauf(owner.get(f"/bookingview/show/{pk}"))
+    no_column_names(app, Booking, pane)
+    newest, first = version_rows(pane)
+    assert set(changes_of(newest)) == {"Status", "Cancellation reason"}
+    created = changes_of(first)
+    assert {"Customer", "Service", "Employee", "Status", "Price", "Source", "Reminder", "Comment"} <= set(created)
+    assert created["Source"] == ("–", "Back office") and created["Price"][1] == "45,00 €"
+    assert "created" in first and "changed" in newest
+
+
+def make_customer(app, **values) -> int:
+    from app.extensions import db
+    from app.jobs.base import acting_as
+    from app.models import Customer
+
+    with app.app_context(), acting_as("manager"):
+        customer = Customer(first_name="Gerda", last_name="Geo", **values)
+        db.session.add(customer)
+        db.session.commit()
+        return customer.id
+
+
+def test_customer_verlauf_labels_every_field_in_german_and_english(app, world, client_for):
+    from app.models import Customer
+
+    pk = make_customer(app, street="Hauptstraße 1", city="Berlin", phone="030 123", notes="ruhig",
+                       email=f"gerda{next(_DAYS)}@example.org", lat=52.5, lon=13.4,
+                       geocoded_at=datetime(2032, 1, 2, 12, tzinfo=timezone.utc))
+    change(app, Customer, pk, lat=48.1, city="München")
+
+    owner = client_for("Owner")
+    pane = verlauf(owner.get(f"/customerview/show/{pk}"))
+    no_column_names(app, Customer, pane)
+    newest, first = version_rows(pane)
+    assert changes_of(newest) == {"Breitengrad": ("52.5", "48.1"), "Ort": ("Berlin", "München")}
+    created = changes_of(first)
+    assert created["Angelegt von"] == ("–", "Manager Test"), "the user's name, not the id"
+    assert created["Längengrad"] == ("–", "13.4") and "Geokodiert am" in created
+    assert {"Vorname", "Nachname", "E-Mail", "Telefon", "Straße", "Ort", "Land", "Notizen"} <= set(created)
+
+    assert owner.get("/lang/en").status_code == 302
+    pane = verlauf(owner.get(f"/customerview/show/{pk}"))
+    no_column_names(app, Customer, pane)
+    newest, first = version_rows(pane)
+    assert set(changes_of(newest)) == {"Latitude", "City"}
+    created = changes_of(first)
+    assert created["Created by"] == ("–", "Manager Test")
+    assert {"First name", "Email", "Phone", "Street", "City", "Country", "Notes", "Longitude", "Geocoded at"} \
+        <= set(created)
+
+
+def test_verlauf_labels_of_every_history_view_come_from_the_view_or_the_history_service(app):
+    """No versioned column of a booking or customer falls back to its name, in either language."""
+    from flask_babel import force_locale
+
+    from app.models import Booking, Customer
+    from app.services.history import field_label, foreign_keys, shown_columns
+    from app.views.history import show_view_for
+
+    with app.test_request_context():
+        for model in (Booking, Customer):
+            view = show_view_for(app.appbuilder, model)
+            for locale in ("de", "en"):
+                with force_locale(locale):
+                    labels = view.history_labels()
+                    raw = [key for key in shown_columns(model) if field_label(labels, key, foreign_keys(model)) == key]
+                    assert not raw, (model.__name__, locale, raw)
+        assert "cancelled" not in shown_columns(Booking) and "shared_slot" not in shown_columns(Booking)
+
 def test_customer_detail_page_has_verlauf_and_its_related_lists(app, world, client_for):
     page = html(client_for("Owner").get(f"/customerview/show/{world.customer2}"))
     assert 'id="Verlauf"' in page
@@ -296,6 +422,126 @@ def test_only_the_owner_reverts_restores_purges_or_sees_deleted_entries(app, wor
     assert post(client, "/history/purge/", confirm="1").status_code == 403
     assert "/history/list/" not in html(client.get("/"))
 
+
+def revert_offers(pane: str) -> list[int]:
+    return [int(tx) for tx in REVERT_FORM.findall(pane)]
+
+
+def test_restored_row_says_wiederhergestellt_and_every_older_version_offers_revert(app, world, client_for):
+    from app.models import Booking
+
+    pk = make_booking(app, world, next_day(15), comment="vor dem Löschen")
+    change(app, Booking, pk, comment="geändert vor dem Löschen")
+    delete_via_form(client_for("Manager"), "bookingview", pk)
+    owner = client_for("Owner")
+    assert post(owner, "/history/restore/", kind="booking", pk=pk, confirm="1").status_code == 302
+    change(app, Booking, pk, comment="nach der Wiederherstellung")
+    txs = [tx for tx, _op, _user in versions(app, Booking, pk)][::-1]  # newest first
+
+    pane = verlauf(owner.get(f"/bookingview/show/{pk}"))
+    rows = version_rows(pane)
+    operations = [re.findall(r"<td>(angelegt|geändert|gelöscht|wiederhergestellt)</td>", r)[0] for r in rows]
+    assert operations == ["geändert", "wiederhergestellt", "gelöscht", "geändert", "angelegt"]
+    assert "Owner Test" in rows[1], "the restore is recorded for the restorer"
+    assert revert_offers(pane) == [txs[1], txs[3], txs[4]], \
+        "every version but the current state and the delete offers the revert"
+    assert revert_offers(verlauf(client_for("Manager").get(f"/bookingview/show/{pk}"))) == [], "Owner only"
+
+    # on the page of older versions none of them is the current state
+    pane = verlauf(owner.get(f"/bookingview/show/{pk}?history_before={txs[0]}"))
+    assert revert_offers(pane) == [txs[1], txs[3], txs[4]]
+    pane = verlauf(owner.get(f"/bookingview/show/{pk}?history_before={txs[1]}"))
+    assert revert_offers(pane) == [txs[3], txs[4]]
+
+    response = post(owner, "/history/revert/", view="BookingView", pk=pk, version=txs[3], confirm="1")
+    assert response.status_code == 302
+    assert row(app, Booking, pk)["comment"] == "geändert vor dem Löschen"
+
+
+def test_revert_preview_uses_the_labels_and_hides_derived_columns(app, world, client_for):
+    from app.models import Booking
+
+    pk = make_booking(app, world, next_day(16))
+    first = versions(app, Booking, pk)[0][0]
+    cancel_id, cancel_name = status_named(app, "cancellation")
+    change(app, Booking, pk, status_id=cancel_id, cancel_reason="Urlaub", source="online")
+    page = html(post(client_for("Owner"), "/history/revert/", view="BookingView", pk=pk, version=first))
+    table = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    rows = {label: (now, then) for label, now, then in
+            re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", table)}
+    assert set(rows) == {"Status", "Absagegrund", "Quelle"}, "no `cancelled`, no column names"
+    assert rows["Status"][0] == cancel_name and rows["Quelle"] == ("Online", "Büro")
+
+
+# --- detail page tabs -------------------------------------------------------------------------------------------
+TAB_SCRIPT = re.compile(r'<script nonce="[^"]*" class="tb-tab-choice">(.*?)</script>', re.S)
+TAB_HARNESS = r"""
+const script = require("fs").readFileSync(0, "utf8");
+const cases = JSON.parse(process.argv[1]);
+const out = cases.map(([hash, search, hrefs]) => {
+  let shown = null, replaced = null, handler = null;
+  const tabs = hrefs.map((href) => ({href}));
+  const wrap = (list) => ({
+    length: list.length,
+    filter(fn) { return wrap(list.filter((el) => fn.call(el))); },
+    tab() { shown = list[0].href; },
+    on(event, fn) { handler = fn; },
+    attr() { return list[0].href; },
+  });
+  global.$ = (arg) => typeof arg === "function" ? arg() : wrap(typeof arg === "object" ? [arg] : tabs);
+  global.location = {hash, search, pathname: "/x/show/1"};
+  global.history = {replaceState(state, title, url) { replaced = url; }};
+  eval(script);
+  handler.call(tabs[tabs.length - 1]);
+  return [shown, replaced];
+});
+console.log(JSON.stringify(out));
+"""
+
+
+def test_detail_page_opens_on_detail_unless_the_url_names_a_tab(app, world, client_for):
+    import json
+    import subprocess
+
+    owner = client_for("Owner")
+    page = html(owner.get(f"/bookingview/show/{world.booking1}"))
+    assert "ab_keep_tab.js" not in page, "FAB's script remembers the last tab for every page"
+    assert '<li class="active"><a href="#Home"' in page and 'id="Home" class="tab-pane active"' in page
+    assert 'id="status-aendern"' in page.split('id="Home"', 1)[1].split('id="Verlauf"', 1)[0]
+    older = html(owner.get(f"/bookingview/show/{world.booking1}?history_before=999999999"))
+    assert '<li class="active"><a href="#Verlauf"' in older, "paging the Verlauf stays on it"
+
+    script = TAB_SCRIPT.search(page).group(1)
+    tabs = ["#Home", "#InvoiceLineView", "#Verlauf"]
+    cases = [
+        ["", "", tabs],                                      # nothing asked: Detail (the server's default)
+        ["#Verlauf", "", tabs],                              # a link or reload with #Verlauf
+        ["", "?page_InvoiceLineView=1&psize_InvoiceLineView=25", tabs],  # related-list paging
+        ["", "?_oc_InvoiceLineView=price&_od_InvoiceLineView=asc", tabs],  # related-list ordering
+        ["#Unbekannt", "?page_Fremd=1", tabs],               # unknown tabs are ignored
+        ['#Verlauf"]', "", tabs],                            # no selector injection
+    ]
+    result = subprocess.run(["node", "-e", TAB_HARNESS, json.dumps(cases)], input=script, capture_output=True,
+                            text=True, timeout=30, check=True)
+    shown = json.loads(result.stdout)
+    assert [tab for tab, _url in shown] == [None, "#Verlauf", "#InvoiceLineView", "#InvoiceLineView", None, None]
+    assert [url for _tab, url in shown] == [f"/x/show/1{search}#Verlauf" for _hash, search, _tabs in cases], \
+        "a click keeps the tab in the URL"
+
+
+def test_booking_detail_shows_the_source_by_its_name(app, world, client_for):
+    from app.models import Booking
+
+    pk = make_booking(app, world, next_day(11))
+    change(app, Booking, pk, source="online")
+    page = html(client_for("Manager").get(f"/bookingview/show/{pk}"))
+    home = page.split('id="Home"', 1)[1].split('id="Verlauf"', 1)[0]
+    assert "Online" in home and ">online<" not in home
+    owner = client_for("Owner")
+    assert owner.get("/lang/en").status_code == 302
+    change(app, Booking, pk, source="backoffice")
+    home = html(owner.get(f"/bookingview/show/{pk}")).split('id="Home"', 1)[1].split('id="Verlauf"', 1)[0]
+    assert "Back office" in home and "backoffice" not in home
 
 # --- Gelöschte Einträge ------------------------------------------------------------------------------------------
 def test_deleted_booking_is_listed_and_restored_with_the_same_id(app, world, client_for):

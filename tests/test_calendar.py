@@ -22,6 +22,9 @@ COLUMN_RE = re.compile(r'class="tb-cal-col[^"]*"[^>]*data-day="([\d-]+)" data-em
 BLOCK_RE = re.compile(r'<a class="(tb-cal-block[^"]*)" id="tb-booking-(\d+)"\s+href="([^"]+)"\s+data-top="(-?\d+)"'
                       r'\s+style="([^"]*)"')
 FEED_URL_RE = re.compile(r'id="tb-feed-url" readonly value="([^"]+)"')
+SHADE_RE = re.compile(r'class="tb-cal-shade tb-cal-(absence|off)" style="top: (\d+)px; height: (\d+)px;" '
+                      r'title="([^"]*)">(?:<span>([^<]*)</span>)?')
+TITLE_RE = re.compile(r'id="tb-booking-(\d+)"[^>]*?title="([^"]*)"', re.S)
 
 
 def blocks(page: str) -> dict[int, dict]:
@@ -32,6 +35,25 @@ def blocks(page: str) -> dict[int, dict]:
             found[int(pk)] = {"day": day, "employee": int(employee) if employee else None, "top": int(top),
                               "href": href, "style": style, "cancelled": "tb-cal-cancelled" in classes}
     return found
+
+
+def shades(page: str, kind: str = "absence") -> dict[tuple[str, int | None], list[dict]]:
+    """(day, employee) → the shades of that kind in the column: top, height, title, label."""
+    found: dict[tuple[str, int | None], list[dict]] = {}
+    for chunk in page.split('class="tb-cal-col')[1:]:
+        day, employee = re.search(r'data-day="([\d-]+)" data-employee="(\d*)"', chunk).groups()
+        column = chunk.split('class="tb-cal-col', 1)[0]
+        for found_kind, top, height, title, label in SHADE_RE.findall(column):
+            if found_kind == kind:
+                found.setdefault((day, int(employee) if employee else None), []).append(
+                    {"top": int(top), "height": int(height), "title": title, "label": label})
+    return found
+
+
+def absence(world, employee: str, start: datetime, end: datetime, kind: str = "sick"):
+    from app.models import Absence
+
+    return Absence(employee_id=getattr(world, employee), kind=kind, start_at=start, end_at=end, note="Privat")
 
 
 @pytest.fixture()
@@ -189,6 +211,66 @@ def test_cancelled_bookings_are_hidden_unless_asked_for(app, manager, world, db_
     assert shown[pk]["cancelled"] and not shown[world.booking1]["cancelled"]
 
 
+def test_the_tooltip_holds_time_customer_service_and_status(manager, world):
+    titles = dict(TITLE_RE.findall(html(manager.get(DAY))))
+    assert titles[str(world.booking1)] == "10:00–11:00 ⭐ Anna Berg · Einzelstunde 60 · bestätigt"
+    assert "Bernd Colleague · Einzelstunde 60" in titles[str(world.booking2)]
+
+
+def test_a_30_minute_block_is_a_short_one_line_block(manager, world, db_rows):
+    start = datetime(2030, 3, 4, 14, tzinfo=timezone.utc)
+    (short,) = db_rows(booking(world, "employee1", start, end_at=start + timedelta(minutes=30)))
+    found = blocks(html(manager.get(DAY)))
+    assert "height: 30px;" in found[short]["style"]  # no taller than its time: it does not cover the next block
+    page = html(manager.get(DAY))
+    assert re.search(rf'class="tb-cal-block tb-cal-short" id="tb-booking-{short}"', page)
+    assert re.search(rf'class="tb-cal-block" id="tb-booking-{world.booking1}"', page)  # 60 minutes: the long form
+
+
+# --- absences and working hours ---------------------------------------------------------
+# employee1 is ill on Tuesday 2030-03-05 (local midnight to midnight = 23:00 to 23:00 UTC).
+SICK_DAY = (datetime(2030, 3, 4, 23, tzinfo=timezone.utc), datetime(2030, 3, 5, 23, tzinfo=timezone.utc))
+
+
+def test_an_absence_is_shaded_in_the_absent_employees_column_on_that_day_only(manager, world, db_rows):
+    db_rows(absence(world, "employee1", *SICK_DAY))
+    week = shades(html(manager.get(WEEK)))
+    assert set(week) == {("2030-03-05", world.employee1)}
+    (shade,) = week[("2030-03-05", world.employee1)]
+    assert shade["label"] == "Krankheit" and shade["top"] == 0 and shade["height"] == (21 - 7) * 60
+    assert "Privat" not in shade["title"]  # the note stays in the absence record
+    day = html(manager.get("/kalender/?datum=2030-03-05"))
+    assert set(shades(day)) == {("2030-03-05", world.employee1)}
+    assert "tb-cal-emphead-absent" in day
+    monday = html(manager.get(DAY))
+    assert not shades(monday) and "tb-cal-emphead-absent" not in monday
+
+
+def test_a_part_day_absence_is_shaded_for_its_hours(manager, world, db_rows):
+    db_rows(absence(world, "employee2", datetime(2030, 3, 6, 11, tzinfo=timezone.utc),
+                    datetime(2030, 3, 6, 13, tzinfo=timezone.utc), kind="training"))
+    (shade,) = shades(html(manager.get("/kalender/?datum=2030-03-06")))[("2030-03-06", world.employee2)]
+    assert (shade["top"], shade["height"], shade["label"]) == (300, 120, "Fortbildung")  # 12:00–14:00 local
+
+
+def test_time_outside_the_working_hours_is_shaded(manager, world):
+    monday = shades(html(manager.get(DAY)), "off")
+    assert [(s["top"], s["height"]) for s in monday[("2030-03-04", world.employee1)]] == [(0, 120), (660, 180)]
+    assert monday[("2030-03-04", world.employee1)][0]["title"] == "außerhalb der Arbeitszeit"
+    saturday = shades(html(manager.get("/kalender/?datum=2030-03-09")), "off")
+    assert [(s["top"], s["height"]) for s in saturday[("2030-03-09", world.employee2)]] == [(0, 14 * 60)]
+
+
+@pytest.mark.parametrize("url", [WEEK, "/kalender/?datum=2030-03-05", "/mein-kalender/?datum=2030-03-05",
+                                 "/mein-kalender/?datum=2030-03-05&ansicht=tag"])
+def test_an_employee_sees_only_their_own_absence(client_for, world, db_rows, url):
+    db_rows(absence(world, "employee2", *SICK_DAY, kind="vacation"))
+    own = shades(html(client_for("employee2").get(url)))
+    assert [shade["label"] for shade in own[("2030-03-05", world.employee2)]] == ["Urlaub"]
+    page = html(client_for("employee1").get(url))
+    assert not shades(page) and "Urlaub" not in page
+
+
 # --- time zone ----------------------------------------------------------------------
 @pytest.mark.parametrize("day, start_utc", [
     ("2031-03-29", datetime(2031, 3, 29, 9, tzinfo=timezone.utc)),   # the Saturday before: CET
@@ -222,6 +304,10 @@ def test_day_view_statement_count_does_not_grow_with_bookings(manager, world, db
                 datetime(2030, 3, 11, 7 + 2 * (i // 2), tzinfo=timezone.utc), customer=customer_id)
         for i, customer_id in enumerate(customers)
     ))
+    db_rows(absence(world, "employee1", datetime(2030, 3, 11, 12, tzinfo=timezone.utc),
+                    datetime(2030, 3, 11, 14, tzinfo=timezone.utc)),
+            absence(world, "employee2", datetime(2030, 3, 12, 8, tzinfo=timezone.utc),
+                    datetime(2030, 3, 13, 17, tzinfo=timezone.utc), kind="vacation"))
     for view in ("/kalender/", "/kalender/woche"):
         manager.get(f"{view}?datum=2030-03-04")  # warm caches
         with statements() as few:
@@ -229,15 +315,17 @@ def test_day_view_statement_count_does_not_grow_with_bookings(manager, world, db
         with statements() as many:
             page_many = html(manager.get(f"{view}?datum=2030-03-11"))
         assert len(blocks(page_many)) >= len(blocks(page_few)) + 4 and set(made) <= set(blocks(page_many))
+        assert shades(page_many) and not shades(page_few)
         assert many.n == few.n, view
 
 
 # --- Mein Kalender ----------------------------------------------------------------------
 def test_mein_kalender_for_a_user_without_employee_record(manager, viewer):
-    for client in (manager, viewer):
-        page = html(client.get("/mein-kalender/"))
-        assert 'id="tb-no-employee"' in page
-        assert "keine Mitarbeiter:in zugeordnet" in page
+    page = html(manager.get("/mein-kalender/"))
+    assert 'id="tb-no-employee"' in page
+    assert "keine Mitarbeiter:in zugeordnet" in page
+    assert viewer.get("/mein-kalender/").status_code == 403  # the read-only login has no own calendar
+    assert 'href="/mein-kalender/"' not in html(viewer.get("/"))
 
 
 def test_anonymous_visitors_go_to_the_login(client_for):

@@ -110,7 +110,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     # Kalender: everyone sees the schedule (an Employee only their own column, test_calendar.py);
     # Mein Kalender with the own ICS link for whoever has an employee record; revoking others' links: OM.
     "CalendarView": {"can_index": "OMEV", "can_feeds": "OM"},
-    "MyCalendarView": {"can_index": "OMEV"},
+    "MyCalendarView": {"can_index": "OME"},
     # Karten & Bonus, Rechnungen: Manager and Owner
     "PassCardView": dict.fromkeys(CRUD, "OM"),
     "PassCardTypeView": dict.fromkeys(CRUD, "OM"),

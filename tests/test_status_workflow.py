@@ -437,15 +437,16 @@ def test_open_requests_costs_the_same_statements_for_an_empty_and_a_full_page(ap
 
 # --- status history --------------------------------------------------------------------------
 HISTORY = re.compile(r'<table class="table table-condensed tb-status-history">(.*?)</table>', re.S)
-CELLS = re.compile(r"<tr>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*</tr>", re.S)
+CELLS = re.compile(r"<tr>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td[^>]*>(.*?)</td>\s*</tr>", re.S)
 
 
-def history_rows(client, pk: int) -> list[tuple[str, str, str]]:
+def history_rows(client, pk: int) -> list[tuple[str, str, str, str]]:
+    """(status, when, who, reason) of the status history table, newest first."""
     page = html(client.get(f"/bookingview/show/{pk}"))
     table = HISTORY.search(page)
     assert table, "no status history on the detail page"
-    return [(re.sub(r"<[^>]+>", "", status).strip(), when.strip(), who.strip())
-            for status, when, who in CELLS.findall(table.group(1))]
+    return [(re.sub(r"<[^>]+>", "", status).strip(), when.strip(), who.strip(), reason.strip())
+            for status, when, who, reason in CELLS.findall(table.group(1))]
 
 
 def test_status_history_shows_each_status_with_who_and_when(app, client_for, kinds, make_booking, statements):
@@ -459,18 +460,25 @@ def test_status_history_shows_each_status_with_who_and_when(app, client_for, kin
     assert change_on_detail(employee, pk, kinds["cancellation"], reason="verschoben").status_code == 302
 
     rows = history_rows(employee, pk)
-    assert [(status, who) for status, _when, who in rows] == [
-        ("storniert", "Employee1 Test"), ("bestätigt", "Manager Test"), ("angefragt", "System"),
-    ]
+    assert [(status, who, reason) for status, _when, who, reason in rows] == [
+        ("storniert", "Employee1 Test", "verschoben"), ("bestätigt", "Manager Test", ""), ("angefragt", "System", ""),
+    ], "a cancellation step shows its reason, the others none"
     with app.app_context():
         steps = status_history(db.session, pk)
-        assert [fmt_datetime(step.at) for step in steps] == [when for _s, when, _w in rows]
+        assert [fmt_datetime(step.at) for step in steps] == [when for _s, when, _w, _r in rows]
+        assert [step.reason for step in steps] == ["verschoben", None, None]
         assert all(step.at.tzinfo is not None for step in steps)
         assert steps[0].at >= steps[1].at >= steps[2].at
         with statements() as count:
             status_history(db.session, pk)
         assert count.n == 1  # one query, however many versions
     assert manager.get("/bookingview/show/987654321").status_code == 404
+
+    # confirmed again: the reason is gone from the booking, the old cancellation step keeps it
+    assert change_on_detail(manager, pk, kinds["confirmation"]).status_code == 302
+    rows = history_rows(manager, pk)
+    assert [(status, reason) for status, _when, _who, reason in rows][:2] == [("bestätigt", ""),
+                                                                            ("storniert", "verschoben")]
 
 
 # --- the badge ---------------------------------------------------------------------------------

@@ -24,8 +24,22 @@ from app.security import SYSTEM_USERNAME
 
 INSERT, UPDATE, DELETE = 0, 1, 2
 OPERATIONS = {INSERT: _l("angelegt"), UPDATE: _l("geändert"), DELETE: _l("gelöscht")}
+RESTORED = _l("wiederhergestellt")  # an insert that follows a delete of the same row
 TECHNICAL_COLUMNS = {"transaction_id", "end_transaction_id", "operation_type"}
 RETENTION_KEY = "history_retention_days"
+# What the Verlauf shows per model (by class name), decided here for every screen:
+# columns left out (derived ones that mirror another field; a revert still copies
+# them) and labels for columns no view labels.
+HISTORY_HIDDEN: dict[str, set[str]] = {
+    "Booking": {"cancelled", "shared_slot"},  # mirror the status's kind / the service's shared slots
+    "BookingStatus": {"builtin"},  # set by the seed, never by a screen
+    "Document": {"stored_name"},  # the file's internal name on disk
+}
+HISTORY_LABELS: dict[str, dict[str, Any]] = {
+    "Customer": {"lat": _l("Breitengrad"), "lon": _l("Längengrad"), "geocoded_at": _l("Geokodiert am"),
+                 "created_by_id": _l("Angelegt von")},
+    "Location": {"lat": _l("Breitengrad"), "lon": _l("Längengrad")},
+}
 
 
 @dataclass
@@ -44,6 +58,7 @@ class VersionEntry:
     operation_type: int
     operation: str
     changes: list[FieldChange] = field(default_factory=list)
+    revertible: bool = False  # every version but the current state and deletes
 
 
 @dataclass
@@ -87,6 +102,25 @@ def data_columns(model: type) -> list[str]:
         if column.name in mapper.columns:
             names.append(mapper.get_property_by_column(mapper.columns[column.name]).key)
     return names
+
+
+def shown_columns(model: type) -> list[str]:
+    """The versioned columns the Verlauf shows (HISTORY_HIDDEN left out)."""
+    hidden = HISTORY_HIDDEN.get(model.__name__, set())
+    return [key for key in data_columns(model) if key not in hidden]
+
+
+def history_labels(model: type, labels: Mapping[str, Any]) -> dict[str, Any]:
+    """A view's labels plus the model's HISTORY_LABELS."""
+    return {**labels, **HISTORY_LABELS.get(model.__name__, {})}
+
+
+def user_columns(model: type) -> set[str]:
+    """Attributes that refer to a FAB user (shown by the user's name)."""
+    mapper = sa_inspect(model)
+    user_table = current_app.appbuilder.sm.user_model.__tablename__
+    return {mapper.get_property_by_column(column).key for column in mapper.local_table.columns
+            if any(fk.column.table.name == user_table for fk in column.foreign_keys)}
 
 
 def foreign_keys(model: type) -> dict[str, tuple[str, type, bool]]:
@@ -151,9 +185,11 @@ def _is_money(key: str) -> bool:
 
 
 def format_value(key: str, value: Any, fk: tuple[str, type, bool] | None = None,
-                 names: Mapping[tuple[type, int], str] | None = None) -> str:
+                 names: Mapping[tuple[type, int], str] | None = None, users: Mapping[int, str] | None = None) -> str:
     if value is None or value == "":
         return "–"
+    if users is not None:
+        return users.get(value, f"#{value}")
     if fk is not None:
         name = (names or {}).get((fk[1], value))
         return name if name is not None else f"#{value}"  # deleted, or not visible to the user
@@ -184,7 +220,8 @@ def versions_of(model: type, pk: Any, labels: Mapping[str, Any] | None = None, *
                 choices: Mapping[str, Mapping[Any, Any]] | None = None) -> list[VersionEntry]:
     """The row's versions, newest first (at most `limit`, older than transaction
     `before` when given), each with the changed fields against the version before
-    it (the first version lists the fields it set); `choices` maps a column's stored
+    it (the first version lists the fields it set), labelled with `labels` and the
+    model's HISTORY_LABELS, HISTORY_HIDDEN left out; `choices` maps a column's stored
     values to their German names (source "phone" → "Telefon"). A constant number of queries:
     versions, users, and one per related model."""
     from app.extensions import db
@@ -197,31 +234,43 @@ def versions_of(model: type, pk: Any, labels: Mapping[str, Any] | None = None, *
     if before is not None:
         stmt = stmt.where(cls.transaction_id < before)
     rows = session.execute(stmt).all()
-    keys, fks = data_columns(model), foreign_keys(model)
-    diffs = [_diff(model, row[0], rows[i + 1][0] if i + 1 < len(rows) else None, keys)
-             for i, row in enumerate(rows[:limit])]
+    keys, fks, by_user = shown_columns(model), foreign_keys(model), user_columns(model)
+    previous = [rows[i + 1][0] if i + 1 < len(rows) else None for i in range(len(rows[:limit]))]
+    diffs = [_diff(model, row[0], prev, keys) for row, prev in zip(rows[:limit], previous, strict=False)]
     wanted: dict[type, set[int]] = {}
+    user_ids = {row[2] for row in rows[:limit]}
     for changes in diffs:
         for key, old, new in changes:
             if key in fks:
                 wanted.setdefault(fks[key][1], set()).update({old, new})
+            elif key in by_user:
+                user_ids.update({old, new})
     names = related_names(session, wanted)
-    users = user_names(session, (row[2] for row in rows[:limit]))
-    labels = labels or {}
-    entries = []
-    for (version, issued_at, user_id), changes in zip(rows[:limit], diffs, strict=False):
-        entries.append(VersionEntry(
-            transaction_id=version.transaction_id,
-            issued_at=aware_utc(issued_at),
-            when=fmt_datetime(aware_utc(issued_at)),
-            who=users.get(user_id, _("Unbekannt")),
-            operation_type=version.operation_type,
-            operation=str(OPERATIONS.get(version.operation_type, version.operation_type)),
-            changes=[FieldChange(field_label(labels, key, fks), *(
-                str((choices or {}).get(key, {}).get(value, "")) or format_value(key, value, fks.get(key), names)
-                for value in (old, new))) for key, old, new in changes],
-        ))
-    return entries
+    users = user_names(session, user_ids)
+    labels = history_labels(model, labels or {})
+
+    def shown(key: str, value: Any) -> str:
+        chosen = str((choices or {}).get(key, {}).get(value, ""))
+        return chosen or format_value(key, value, fks.get(key), names, users if key in by_user else None)
+
+    return [VersionEntry(
+        transaction_id=version.transaction_id,
+        issued_at=aware_utc(issued_at),
+        when=fmt_datetime(aware_utc(issued_at)),
+        who=users.get(user_id, _("Unbekannt")),
+        operation_type=version.operation_type,
+        operation=_operation(version, prev),
+        changes=[FieldChange(field_label(labels, key, fks), shown(key, old), shown(key, new))
+                 for key, old, new in changes],
+        revertible=version.operation_type != DELETE and not (before is None and index == 0),
+    ) for index, ((version, issued_at, user_id), prev, changes) in enumerate(
+        zip(rows[:limit], previous, diffs, strict=False))]
+
+
+def _operation(version: Any, previous: Any | None) -> str:
+    if version.operation_type == INSERT and previous is not None and previous.operation_type == DELETE:
+        return str(RESTORED)
+    return str(OPERATIONS.get(version.operation_type, version.operation_type))
 
 
 def version_at(session: Session, model: type, pk: Any, transaction_id: int) -> Any | None:

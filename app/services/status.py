@@ -92,15 +92,17 @@ class StatusStep:
     status: BookingStatus | None
     at: datetime | None  # aware UTC
     user: User | None
+    reason: str | None = None  # the cancel_reason of a cancellation step
 
 
 def status_history(session: Session, booking_id: int) -> list[StatusStep]:
-    """Every status the booking went through, newest first, with who and when: from
-    its Continuum versions (one query), versions that kept the status collapsed."""
+    """Every status the booking went through, newest first, with who and when (and
+    the reason of a cancellation): from its Continuum versions (one query),
+    versions that kept the status collapsed."""
     version = version_class(Booking)
     transaction = versioning_manager.transaction_cls
     rows = session.execute(
-        select(version.status_id, transaction.issued_at, User, BookingStatus)
+        select(version.status_id, version.cancel_reason, transaction.issued_at, User, BookingStatus)
         .join(transaction, transaction.id == version.transaction_id)
         .outerjoin(User, User.id == transaction.user_id)
         .outerjoin(BookingStatus, BookingStatus.id == version.status_id)
@@ -109,10 +111,11 @@ def status_history(session: Session, booking_id: int) -> list[StatusStep]:
     ).all()
     steps: list[StatusStep] = []
     last = object()
-    for status_id, issued_at, user, status in rows:
+    for status_id, reason, issued_at, user, status in rows:
         if status_id == last:
             continue
         last = status_id
         at = issued_at.replace(tzinfo=timezone.utc) if issued_at and issued_at.tzinfo is None else issued_at
-        steps.append(StatusStep(status, at, user))
+        cancelled = status is not None and status.kind == "cancellation"
+        steps.append(StatusStep(status, at, user, reason if cancelled else None))
     return steps[::-1]

@@ -75,18 +75,29 @@ def _slot_label(start: datetime) -> str:
 
 
 def colleague_options(session: Session, booking: Booking) -> list[MoveOption]:
-    """Colleagues free at exactly the booking's time (working, not absent, no overlap,
-    the room free), those of the booking's location first."""
+    """Colleagues of the booking's location free at exactly the booking's time (working,
+    not absent, no overlap, the room free); those who have done this service before
+    first. A customer is never moved to another branch from here."""
+    candidates = set(session.scalars(select(Employee.id).where(
+        Employee.active.is_(True), Employee.location_id == booking.location_id,
+        Employee.id != booking.employee_id,
+    )))
+    if not candidates:
+        return []
     day = to_local(booking.start_at).date()
     free = {slot.employee_id for slot in free_slots(
         booking.service_id, day, day, step_minutes=1, now=booking.start_at, session=session,
-        exclude_booking_id=booking.id,
-    ) if slot.start == booking.start_at and slot.employee_id != booking.employee_id}
+        exclude_booking_id=booking.id, employee_ids=candidates,
+    ) if slot.start == booking.start_at}
     if not free:
         return []
+    experienced = set(session.scalars(
+        select(Booking.employee_id).where(Booking.service_id == booking.service_id, Booking.employee_id.in_(free))
+        .distinct()
+    ))
     colleagues = session.scalars(select(Employee).options(joinedload(Employee.location))
                                  .where(Employee.id.in_(free))).all()
-    colleagues = sorted(colleagues, key=lambda emp: (emp.location_id != booking.location_id, emp.last_name,
+    colleagues = sorted(colleagues, key=lambda emp: (emp.id not in experienced, emp.last_name,
                                                      emp.first_name))[:MAX_COLLEAGUES]
     return [MoveOption(option_value(emp.id, booking.start_at),
                        _("%(name)s (%(location)s), gleiche Zeit", name=emp.full_name,
@@ -94,17 +105,24 @@ def colleague_options(session: Session, booking: Booking) -> list[MoveOption]:
             for emp in colleagues]
 
 
-def slot_options(session: Session, booking: Booking) -> list[MoveOption]:
-    """The next free slots of the same employee from the booking's day on."""
+def slot_options(session: Session, booking: Booking,
+                 offered: list[tuple[datetime, datetime]] | None = None) -> list[MoveOption]:
+    """The next free slots of the same employee from the booking's day on; none that
+    overlaps a slot already `offered` to another booking of the page (picking the same
+    time twice would only be refused), and the new offers are added to `offered`."""
+    offered = [] if offered is None else offered
     day = to_local(booking.start_at).date()
     slots = free_slots(booking.service_id, day, day + timedelta(days=SEARCH_DAYS), booking.employee_id,
                        session=session, exclude_booking_id=booking.id)
-    return [MoveOption(option_value(slot.employee_id, slot.start), _slot_label(slot.start))
-            for slot in slots[:NEAREST_SLOTS]]
+    chosen = [slot for slot in slots
+              if not any(slot.start < until and slot.end > since for since, until in offered)][:NEAREST_SLOTS]
+    offered.extend((slot.start, slot.end) for slot in chosen)
+    return [MoveOption(option_value(slot.employee_id, slot.start), _slot_label(slot.start)) for slot in chosen]
 
 
 def impacts(session: Session, absence: Absence) -> list[Impact]:
-    return [Impact(booking, colleague_options(session, booking), slot_options(session, booking))
+    offered: list[tuple[datetime, datetime]] = []
+    return [Impact(booking, colleague_options(session, booking), slot_options(session, booking, offered))
             for booking in colliding_bookings(session, absence)]
 
 

@@ -245,8 +245,16 @@ class SecureModelView(HistoryMixin, WriteCheckMixin, ModelView):
         return related not in LARGE_MODELS and not related.__name__.endswith("Version")
 
     def _init_forms(self):
-        """Drop search columns FAB can neither filter nor put in the search form (a
-        `Time` column: the list page died with KeyError while rendering the search)."""
+        """Relation selects of the add/edit/search forms offer only rows the user may see
+        (an Employee's booking form lists only themself, not every colleague). Drop search
+        columns FAB can neither filter nor put in the search form (a `Time` column: the
+        list page died with KeyError while rendering the search)."""
+        self.add_form_query_rel_fields = self._row_rule_selects(
+            self.add_columns, self.add_form_query_rel_fields, self.add_form_extra_fields)
+        self.edit_form_query_rel_fields = self._row_rule_selects(
+            self.edit_columns, self.edit_form_query_rel_fields, self.edit_form_extra_fields)
+        self.search_form_query_rel_fields = self._row_rule_selects(
+            self.search_columns, self.search_form_query_rel_fields, self.search_form_extra_fields)
         super()._init_forms()
         searchable = set(self._filters.get_search_filters())
         usable = [col for col in self.search_columns
@@ -254,6 +262,13 @@ class SecureModelView(HistoryMixin, WriteCheckMixin, ModelView):
         if usable != self.search_columns:
             self.search_columns = usable
             self._filters = self.datamodel.get_filters(usable)
+
+    def _row_rule_selects(self, columns, configured, extra_fields) -> dict[str, list]:
+        selects = dict(configured or {})
+        for col in columns or []:
+            if col not in selects and col not in (extra_fields or {}) and self.datamodel.is_relation(col):
+                selects[col] = row_filters()
+        return selects
 
     def _safe_order(self, view, order_column: str, order_direction: str) -> tuple[str, str]:
         """Only the view's declared order columns (FAB orders by any attribute named in

@@ -115,6 +115,7 @@ class BookingView(BookingHistoryMixin, ExportMixin, StatusChangeMixin, SecureMod
         "created_at": fmt_datetime,
         "price": fmt_money,
         "status": status_badge,
+        "source": lambda code: BOOKING_SOURCES.get(code, code),
     }
     add_form_extra_fields = edit_form_extra_fields = {
         "customer": ajax_field(_l("Kund:in"), Customer, "customer", "/customerview/lookup"),

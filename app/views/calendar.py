@@ -11,20 +11,21 @@ from datetime import date, datetime, time, timedelta, timezone
 from flask import Response, abort, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import inspect, or_, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql import ColumnElement
 
 from app.extensions import db
 from app.formatting import business_tz, fmt_datetime, to_local
 from app.models import Booking, Employee, Location
-from app.models.staff import WEEKDAYS, CalendarFeed
+from app.models.staff import ABSENCE_KINDS, WEEKDAYS, Absence, CalendarFeed
 from app.security import restrict
 from app.services.ics import feed_bookings, feed_employee, issue_feed, render_calendar, revoke_feed
 
 FIRST_HOUR, LAST_HOUR = 7, 21
 MAX_BOOKING_SPAN = timedelta(days=1)  # lets the range query use ix_booking_start
-MIN_BLOCK_MINUTES = 20
+MIN_BLOCK_MINUTES = 15  # one line of text (time and customer) still fits
+SHORT_BLOCK_MINUTES = 45  # shorter blocks show time and customer on one line
 MAX_TOKEN_LENGTH = 100
 MIN_YEAR, MAX_YEAR = 1900, 2200
 
@@ -42,12 +43,33 @@ class Block:
     def text_color(self) -> str:
         return readable_text_color(self.booking.status.color)
 
+    @property
+    def short(self) -> bool:
+        return self.end - self.start < SHORT_BLOCK_MINUTES
+
+
+@dataclass
+class Shade:
+    """A shaded span of a column: an absence (labelled with its kind) or time outside
+    the working hours."""
+
+    start: int
+    end: int
+    kind: str  # "absence" or "off"
+    label: str = ""
+    title: str = ""
+
 
 @dataclass
 class Column:
     day: date
     employee: Employee | None
     blocks: list[Block] = field(default_factory=list)
+    shades: list[Shade] = field(default_factory=list)
+
+    @property
+    def absent(self) -> bool:
+        return any(shade.kind == "absence" for shade in self.shades)
 
 
 @dataclass
@@ -71,6 +93,15 @@ class Grid:
 
     def block_height(self, block: Block) -> int:
         return max(block.end - block.start, MIN_BLOCK_MINUTES)
+
+    def shade_style(self, shade: Shade) -> str:
+        """Top and height of a shade, cut to the hours the grid shows."""
+        first = max(shade.start, self.first_hour * 60)
+        last = min(shade.end, self.last_hour * 60)
+        return f"top: {first - self.first_hour * 60}px; height: {max(last - first, 0)}px;"
+
+    def visible(self, shade: Shade) -> bool:
+        return min(shade.end, self.last_hour * 60) > max(shade.start, self.first_hour * 60)
 
     @property
     def statuses(self) -> list:
@@ -98,10 +129,10 @@ def utc_range(first: date, days: int) -> tuple[datetime, datetime]:
             local_midnight(first + timedelta(days=days)).astimezone(timezone.utc))
 
 
-def wall_minutes(booking: Booking, day: date) -> tuple[int, int] | None:
-    """Start and end of the booking on `day` in minutes after local midnight, by the
-    wall clock where it starts; its real duration decides the length. None when it
-    does not touch the day."""
+def wall_minutes(booking: Booking | Absence, day: date) -> tuple[int, int] | None:
+    """Start and end of the booking (or absence) on `day` in minutes after local midnight,
+    by the wall clock where it starts; its real duration decides the length. None when
+    it does not touch the day."""
     start, end = to_local(booking.start_at), to_local(booking.end_at)
     if start.date() > day or end <= local_midnight(day):
         return None
@@ -149,7 +180,57 @@ def build_grid(days: list[date], employees: list[Employee], bookings: list[Booki
     return grid
 
 
+def off_hours(employee: Employee, day: date) -> list[tuple[int, int]]:
+    """The minutes of `day` outside the employee's working hours; none when no working
+    hours are known (not entered, or not loaded — loading them here would cost a query
+    per column)."""
+    if "working_hours" in inspect(employee).unloaded or not employee.working_hours:
+        return []
+    spans = sorted((wh.start_time.hour * 60 + wh.start_time.minute, wh.end_time.hour * 60 + wh.end_time.minute)
+                   for wh in employee.working_hours if wh.weekday == day.weekday())
+    gaps, cursor = [], 0
+    for first, last in spans:
+        if first > cursor:
+            gaps.append((cursor, first))
+        cursor = max(cursor, last)
+    if cursor < 24 * 60:
+        gaps.append((cursor, 24 * 60))
+    return gaps
+
+
+def add_shades(grid: Grid, absences: list[Absence]) -> None:
+    """Shade absences and the time outside the working hours in each employee's column."""
+    off_label = _("außerhalb der Arbeitszeit")
+    for column in grid.columns:
+        if column.employee is None:
+            continue
+        shades = [Shade(first, last, "off", title=off_label) for first, last in off_hours(column.employee, column.day)]
+        for absence in absences:
+            span = wall_minutes(absence, column.day) if absence.employee_id == column.employee.id else None
+            if span is not None:
+                kind = str(ABSENCE_KINDS.get(absence.kind, absence.kind))
+                title = f"{kind}: {fmt_datetime(absence.start_at)} – {fmt_datetime(absence.end_at)}"
+                shades.append(Shade(*span, "absence", kind, title))
+        column.shades = [shade for shade in shades if grid.visible(shade)]
+
+
 # --- queries ----------------------------------------------------------------------
+def absences_between(start: datetime, end: datetime, employee_ids: list[int]) -> list[Absence]:
+    """One statement: the absences of these employees touching [start, end), by the row rules."""
+    if not employee_ids:
+        return []
+    stmt = (select(Absence).where(Absence.employee_id.in_(employee_ids), Absence.start_at < end,
+                                  Absence.end_at > start).order_by(Absence.start_at))
+    return list(db.session.scalars(restrict(stmt, Absence)))
+
+
+def shaded_grid(days: list[date], employees: list[Employee], bookings: list[Booking]) -> Grid:
+    grid = build_grid(days, employees, bookings)
+    start, end = utc_range(days[0], len(days))
+    add_shades(grid, absences_between(start, end, [emp.id for emp in grid.employees if emp is not None]))
+    return grid
+
+
 def bookings_between(start: datetime, end: datetime, where: ColumnElement[bool], show_cancelled: bool
                      ) -> list[Booking]:
     """One statement: the bookings touching [start, end) that the user may see, with
@@ -167,8 +248,11 @@ def bookings_between(start: datetime, end: datetime, where: ColumnElement[bool],
 
 
 def location_employees(location_id: int) -> list[Employee]:
-    stmt = select(Employee).where(Employee.location_id == location_id, Employee.active.is_(True))
-    return list(db.session.scalars(restrict(stmt.order_by(Employee.last_name, Employee.first_name), Employee)))
+    """The active employees of the location, their working hours loaded in the same statement."""
+    stmt = (select(Employee).options(joinedload(Employee.working_hours))
+            .where(Employee.location_id == location_id, Employee.active.is_(True)))
+    return list(db.session.scalars(restrict(stmt.order_by(Employee.last_name, Employee.first_name), Employee))
+                .unique())
 
 
 def at_location(location_id: int) -> ColumnElement[bool]:
@@ -179,7 +263,10 @@ def at_location(location_id: int) -> ColumnElement[bool]:
 
 def own_employee() -> Employee | None:
     user = g.user
-    return db.session.scalar(select(Employee).where(Employee.user_id == user.id)) if user else None
+    if not user:
+        return None
+    stmt = select(Employee).options(joinedload(Employee.working_hours)).where(Employee.user_id == user.id)
+    return db.session.scalars(stmt).unique().first()
 
 
 # --- request arguments --------------------------------------------------------------
@@ -258,8 +345,8 @@ class CalendarView(BaseView):
         if location is not None:
             start, end = utc_range(first, days)
             bookings = bookings_between(start, end, at_location(location.id), show_cancelled())
-            grid = build_grid([first + timedelta(days=i) for i in range(days)],
-                              location_employees(location.id), bookings)
+            grid = shaded_grid([first + timedelta(days=i) for i in range(days)],
+                               location_employees(location.id), bookings)
         endpoint = "CalendarView.index" if mode == "day" else "CalendarView.week"
         args = {"filiale": location.id if location else None, "storniert": "1" if show_cancelled() else None}
         return self.render_template(
@@ -342,7 +429,7 @@ class MyCalendarView(BaseView):
         if employee is not None:
             start, end = utc_range(first, days)
             bookings = bookings_between(start, end, Booking.employee_id == employee.id, show_cancelled())
-            grid = build_grid([first + timedelta(days=i) for i in range(days)], [employee], bookings)
+            grid = shaded_grid([first + timedelta(days=i) for i in range(days)], [employee], bookings)
         args = {"ansicht": "tag" if mode == "day" else None, "storniert": "1" if show_cancelled() else None}
         feed = db.session.get(CalendarFeed, employee.id) if employee is not None else None
         return self.render_template(

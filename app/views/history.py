@@ -19,13 +19,13 @@ from app.extensions import db
 from app.services.history import (
     DELETE,
     FieldChange,
-    data_columns,
     deleted_entries,
     entry_summary,
     field_label,
     foreign_keys,
     format_value,
     has_older,
+    history_labels,
     is_deleted,
     is_versioned,
     purge_cutoff,
@@ -36,6 +36,9 @@ from app.services.history import (
     restore_row,
     retention_days,
     revert_row,
+    shown_columns,
+    user_columns,
+    user_names,
     version_at,
     versions_of,
 )
@@ -76,10 +79,12 @@ class HistoryMixin:
                                     related_views=self._related_views, **extra)
 
     def history_labels(self) -> dict[str, Any]:
-        """The view's own labels; FAB's generated ones ("Customer Id") left out, so a
-        foreign key gets its relation's German label or else its column name."""
-        return {key: label for key, label in self.label_columns.items()
-                if str(label) != self._prettify_column(key)}
+        """The view's own labels and the model's HISTORY_LABELS. FAB's generated
+        labels ("Customer Id", plain str) are left out, so a foreign key gets its
+        relation's label; a declared label is a lazy string, whatever the language."""
+        own = {key: label for key, label in self.label_columns.items()
+               if not (isinstance(label, str) and label == self._prettify_column(key))}
+        return history_labels(self.datamodel.obj, own)
 
     def history_choices(self) -> dict[str, dict[Any, Any]]:
         """Stored value → shown name of the form's select fields (e.g. a booking's source)."""
@@ -125,16 +130,22 @@ def revert_preview(view, item: Any, transaction_id: int) -> list[FieldChange]:
     """The fields a revert would change: now → then."""
     model = type(item)
     version = version_at(db.session, model, sa_inspect(item).identity[0], transaction_id)
-    fks = foreign_keys(model)
-    changes = [(key, getattr(item, key), getattr(version, key)) for key in data_columns(model)
+    fks, by_user = foreign_keys(model), user_columns(model)
+    changes = [(key, getattr(item, key), getattr(version, key)) for key in shown_columns(model)
                if getattr(item, key) != getattr(version, key)]
     wanted: dict[type, set] = {}
+    user_ids: set = set()
     for key, old, new in changes:
         if key in fks:
             wanted.setdefault(fks[key][1], set()).update({old, new})
-    names = related_names(db.session, wanted)
-    return [FieldChange(field_label(view.history_labels(), key, fks), format_value(key, old, fks.get(key), names),
-                        format_value(key, new, fks.get(key), names)) for key, old, new in changes]
+        elif key in by_user:
+            user_ids.update({old, new})
+    names, users, labels = related_names(db.session, wanted), user_names(db.session, user_ids), view.history_labels()
+    choices = view.history_choices()
+    return [FieldChange(field_label(labels, key, fks), *(
+        str(choices.get(key, {}).get(value, "")) or format_value(
+            key, value, fks.get(key), names, users if key in by_user else None) for value in (old, new)))
+        for key, old, new in changes]
 
 
 class HistoryView(BaseView):
