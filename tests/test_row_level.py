@@ -430,3 +430,15 @@ def test_relation_selects_offer_only_visible_rows(client_for, world):
 
     assert offered(client_for("Employee")) == {str(world.employee1)}
     assert {str(world.employee1), str(world.employee2)} <= offered(client_for("Manager"))
+
+
+def test_optional_relation_select_shows_a_dash_not_fabs_none(client_for):
+    html = client_for("Manager").get("/bookingview/add").get_data(as_text=True)
+    assert '<option selected value="__None">–</option>' in html
+    assert ">__None<" not in html
+
+
+def test_employee_booking_form_starts_with_themself(client_for, world):
+    html = client_for("Employee").get("/bookingview/add").get_data(as_text=True)
+    assert f'<option selected value="{world.employee1}">' in html
+    assert '<option selected value="__None">' in client_for("Manager").get("/bookingview/add").get_data(as_text=True)

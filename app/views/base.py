@@ -20,6 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import MANYTOONE
 from werkzeug.exceptions import BadRequest
+from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, Optional
 
 from app.extensions import db
@@ -154,6 +155,15 @@ def sync_foreign_keys(item: Any) -> None:
                 setattr(item, key, value)
 
 
+def label_blank_choices(form_class) -> None:
+    """The empty choice of an optional relation select reads "–": FAB leaves its label
+    empty and WTForms then shows the value, FAB's "__None"."""
+    for unbound in vars(form_class).values():
+        if isinstance(unbound, UnboundField) and unbound.kwargs.get("allow_blank") \
+                and not unbound.kwargs.get("blank_text"):
+            unbound.kwargs["blank_text"] = "–"
+
+
 class WriteCheckMixin:
     """Privilege re-check on every write (Airflow's pattern): `check_write(item)`
     raises ValueError with a German message when the current user may not
@@ -256,6 +266,8 @@ class SecureModelView(HistoryMixin, WriteCheckMixin, ModelView):
         self.search_form_query_rel_fields = self._row_rule_selects(
             self.search_columns, self.search_form_query_rel_fields, self.search_form_extra_fields)
         super()._init_forms()
+        for form in (self.add_form, self.edit_form):
+            label_blank_choices(form)
         searchable = set(self._filters.get_search_filters())
         usable = [col for col in self.search_columns
                   if col in searchable and getattr(self.search_form, col, None) is not None]

@@ -1,7 +1,7 @@
 """Termine und Terminstatus."""
 from __future__ import annotations
 
-from flask import flash, redirect
+from flask import flash, redirect, request
 from flask_appbuilder import expose, has_access
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import DateTimePickerWidget, Select2Widget
@@ -16,7 +16,7 @@ from wtforms.validators import Optional, Regexp
 
 from app.extensions import db
 from app.formatting import fmt_datetime, fmt_money, status_badge
-from app.models import Booking, BookingStatus, Customer
+from app.models import Booking, BookingStatus, Customer, Employee
 from app.models.bookings import BOOKING_SOURCES, STATUS_KINDS
 from app.security import employee_scope
 from app.services.bookings import BookingOverlap, flush_booking
@@ -144,6 +144,12 @@ class BookingView(BookingHistoryMixin, ExportMixin, StatusChangeMixin, SecureMod
             del form["hours_override"]
 
     def _get_add_widget(self, form, exclude_cols=None, widgets=None):
+        """Without the override checkbox for an Employee; an Employee books for themself:
+        the empty form has them chosen already."""
+        scope = employee_scope()
+        if request.method == "GET" and scope is not None and getattr(form, "employee", None) is not None \
+                and form.employee.data is None:
+            form.employee.data = db.session.get(Employee, scope)
         return super()._get_add_widget(form, exclude_cols=self._hidden_override(exclude_cols), widgets=widgets)
 
     def _get_edit_widget(self, form, exclude_cols=None, widgets=None):

@@ -164,12 +164,3 @@ $(function () {
   load();
 });
 
-// FAB labels the empty choice of an optional relation select "__None": show a dash.
-$(function () {
-  $('select option[value="__None"]').each(function () {
-    if ($(this).text() === "__None") {
-      $(this).text("–");
-      $(this).parent().trigger("change.select2");
-    }
-  });
-});
