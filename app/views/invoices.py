@@ -22,6 +22,7 @@ class InvoiceLineView(SecureModelView):
     label_columns = {
         "invoice": _l("Rechnung"), "position": _l("Pos."), "description": _l("Beschreibung"), "quantity": _l("Menge"),
         "unit_price": _l("Einzelpreis (netto)"), "vat_rate": _l("MwSt. (%)"),
+        "booking": _l("Termin"), "pass_card": _l("Mehrfachkarte"),
     }
     formatters_columns = {"unit_price": fmt_money}
     validators_columns = {"vat_rate": [vat_rate()]}
@@ -50,6 +51,7 @@ class InvoiceView(SecureModelView):
     label_columns = {
         "number": _l("Nummer"), "customer": _l("Kund:in"), "status": _l("Status"), "created_at": _l("Erstellt am"),
         "issued_at": _l("Ausgestellt am"), "paid_at": _l("Bezahlt am"), "note": _l("Hinweis"),
+        "year": _l("Jahr"), "sequence": _l("Laufende Nummer"), "cancels": _l("Storniert Rechnung"),
     }
     formatters_columns = {
         "status": lambda s: INVOICE_STATUSES.get(s, s),
