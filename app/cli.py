@@ -29,6 +29,7 @@ DEFAULT_SETTINGS = [
     ("booking_retention_days", "", "Aufbewahrung von Terminen in Tagen (leer = unbegrenzt)"),
     ("history_retention_days", "", "Aufbewahrung des Verlaufs in Tagen (leer oder 0 = unbegrenzt)"),
     ("export_async_threshold", "20000", "Exporte mit mehr Zeilen werden im Hintergrund erstellt"),
+    ("call_link_scheme", "tel", "Art der Anruf-Links bei Telefonnummern: tel, sip oder callto"),
 ]
 
 

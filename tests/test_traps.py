@@ -122,6 +122,33 @@ def test_action_post_changes_the_own_booking(app, clients, world, reminders_off)
     assert booking_row(app, world.booking2).reminder is False
 
 
+def test_a_cancelled_booking_gets_no_reminder(app, clients, world, reminders_off):
+    from app.extensions import db
+    from app.jobs.base import acting_as
+    from app.models import Booking, BookingStatus
+
+    with app.app_context(), acting_as():
+        cancelled = db.session.scalar(sa.select(BookingStatus.id).where(BookingStatus.kind == "cancellation"))
+        booking = Booking(customer_id=world.customer1, service_id=world.service, employee_id=world.employee1,
+                          status_id=cancelled, cancel_reason="krank", reminder=False,
+                          start_at=datetime(2033, 5, 2, 9, tzinfo=timezone.utc))
+        db.session.add(booking)
+        db.session.commit()
+        pk = booking.id
+    try:
+        employee = clients["Employee"]
+        assert action_post(employee, [world.booking1, pk]).status_code == 302
+        flashed = [message for _, message in pop_flashes(employee)]
+        assert "Erinnerung für 1 Termin(e) aktiviert." in flashed
+        assert "Stornierte Termine erhalten keine Erinnerung (1 übersprungen)." in flashed
+        assert booking_row(app, world.booking1).reminder is True
+        assert booking_row(app, pk).reminder is False
+    finally:
+        with app.app_context(), acting_as():
+            db.session.delete(db.session.get(Booking, pk))
+            db.session.commit()
+
+
 def test_single_item_action_url_rechecks_the_row_and_needs_post(app, clients, world, reminders_off):
     employee = clients["Employee"]
     url = f"/bookingview/action/set_reminder/{world.booking2}"

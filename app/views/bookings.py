@@ -191,10 +191,16 @@ class BookingView(BookingHistoryMixin, ExportMixin, StatusChangeMixin, SecureMod
     def set_reminder(self, items):
         """Bulk action; items arrive re-fetched with the row rules (SecureModelView.action_post)."""
         items = items if isinstance(items, list) else [items]
+        cancelled = [item for item in items if item.cancelled]
         for item in items:
-            item.reminder = True
+            if not item.cancelled:
+                item.reminder = True
         db.session.commit()
-        flash(_("Erinnerung für %(count)d Termin(e) aktiviert.", count=len(items)), "success")
+        if len(cancelled) < len(items):
+            flash(_("Erinnerung für %(count)d Termin(e) aktiviert.", count=len(items) - len(cancelled)), "success")
+        if cancelled:
+            flash(_("Stornierte Termine erhalten keine Erinnerung (%(count)d übersprungen).", count=len(cancelled)),
+                  "warning")
         return redirect(self.get_redirect())
 
 

@@ -10,10 +10,17 @@ from wtforms.validators import Email, Length, Optional
 from app.formatting import fmt_date, fmt_datetime
 from app.models import Customer, Document, Pet
 from app.models.customers import EMOJI_MARKERS, EMOJI_MAX_LENGTH
+from app.services.phone import phone_link
 from app.views.base import LookupMixin, SecureApi, SecureModelView, ajax_field
 from app.views.bonus import BonusTransactionView
 from app.views.bookings import BookingView
 from app.views.cards import PassCardView
+from app.views.customer_metrics import (
+    ACTIVE_SEARCH_FIELD,
+    FILTER_COLUMN,
+    ActiveCustomersMixin,
+    CustomerMetricsInterface,
+)
 from app.views.export import ExportMixin
 from app.views.interface import EagerInterface
 from app.views.invoices import InvoiceView
@@ -88,15 +95,18 @@ class DocumentView(SecureModelView):
     formatters_columns = {"uploaded_at": fmt_datetime}
 
 
-class CustomerView(ExportMixin, LookupMixin, SecureModelView):
-    datamodel = SQLAInterface(Customer)
+class CustomerView(ActiveCustomersMixin, ExportMixin, LookupMixin, SecureModelView):
+    datamodel = CustomerMetricsInterface(Customer)
     list_title = _l("Kunden")
     show_title = _l("Kundenakte")
     add_title = _l("Kund:in anlegen")
     edit_title = _l("Kund:in bearbeiten")
     list_columns = ["display_name", "email", "phone", "postal_code", "city", "created_at"]
     order_columns = ["email", "phone", "postal_code", "city", "created_at"]
-    search_columns = ["last_name", "first_name", "email", "phone", "postal_code", "city", "emoji_marker"]
+    search_columns = [
+        "last_name", "first_name", "email", "phone", "postal_code", "city", "emoji_marker", FILTER_COLUMN,
+    ]
+    search_form_extra_fields = {FILTER_COLUMN: ACTIVE_SEARCH_FIELD}
     base_order = ("last_name", "asc")
     add_columns = edit_columns = [
         "first_name", "last_name", "emoji_marker", "email", "phone", "street", "postal_code",
@@ -125,7 +135,9 @@ class CustomerView(ExportMixin, LookupMixin, SecureModelView):
                         lower=True),
         ],
     }
-    formatters_columns = {"created_at": fmt_datetime, "birth_date": fmt_date, "consent_at": fmt_datetime}
+    formatters_columns = {
+        "created_at": fmt_datetime, "birth_date": fmt_date, "consent_at": fmt_datetime, "phone": phone_link,
+    }
     add_form_extra_fields = edit_form_extra_fields = {
         "referred_by": ajax_field(_l("Empfohlen von"), Customer, "referred_by", CUSTOMER_LOOKUP, required=False),
         "consent_email": checkbox(CUSTOMER_LABELS["consent_email"]),

@@ -11,6 +11,7 @@ from app.extensions import db
 from app.formatting import business_tz, to_local
 from app.models import Booking, Customer
 from app.security import restrict
+from app.views.customer_metrics import active_metrics
 
 
 class HomeView(IndexView):
@@ -42,4 +43,7 @@ class HomeView(IndexView):
                 _flt_2_start_at=f"{until:%Y-%m-%d %H:%M:%S}",
             ),
         }
-        return self.render_template(self.index_template, appbuilder=self.appbuilder, counts=counts, links=links)
+        return self.render_template(
+            self.index_template, appbuilder=self.appbuilder, counts=counts, links=links,
+            active_metrics=active_metrics(),
+        )

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Lens, Setting
 from app.services.history import RETENTION_KEY, parse_retention_days
+from app.services.phone import CALL_SCHEME_KEY, parse_call_scheme
 from app.views.base import SecureModelView
 from app.views.validators import UniqueValue, checkbox, optional_text
 
@@ -68,3 +69,5 @@ class SettingView(SecureModelView):
         if item.key == RETENTION_KEY:  # whole number ≥ 0 or empty (German message otherwise)
             parse_retention_days(item.value)
             item.value = (item.value or "").strip()
+        elif item.key == CALL_SCHEME_KEY:  # tel, sip or callto (German message otherwise)
+            item.value = parse_call_scheme(item.value)

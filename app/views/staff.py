@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, Email, Optional, Regexp
 from app.formatting import fmt_datetime
 from app.models import Absence, Employee, Location, WorkingHours
 from app.models.staff import ABSENCE_KINDS, WEEKDAYS
+from app.services.phone import phone_link
 from app.views.absence_impact import AbsenceImpactMixin
 from app.views.base import SecureModelView
 from app.views.interface import EagerInterface
@@ -33,6 +34,7 @@ class LocationView(SecureModelView):
         "email": [Optional(), Email(message=_l("Bitte eine gültige E-Mail-Adresse angeben."))],
     }
     add_form_extra_fields = edit_form_extra_fields = {"active": checkbox(_l("Aktiv"), default=True)}
+    formatters_columns = {"phone": phone_link}
 
 
 class WorkingHoursView(SecureModelView):
@@ -123,5 +125,6 @@ class EmployeeView(SecureModelView):
         "user": [UniqueValue(Employee.user_id, _l("Dieser Login gehört schon zu einer anderen Mitarbeiter:in."))],
     }
     add_form_extra_fields = edit_form_extra_fields = {"active": checkbox(_l("Aktiv"), default=True)}
+    formatters_columns = {"phone": phone_link}
     related_views = [WorkingHoursView, AbsenceView]
     show_template = "appbuilder/general/model/show_cascade.html"
