@@ -40,6 +40,9 @@ class Config:
     TIMEZONE = os.environ.get("TIMEZONE", "Europe/Berlin")
     PORT = int(os.environ.get("PORT", "8080"))
     INSTANCE_DIR = str(INSTANCE_DIR)
+    # Request bodies beyond this are cut with 413 (the largest document_max_mb plus form overhead);
+    # the upload itself is limited by the setting while it is read.
+    MAX_CONTENT_LENGTH = 101 * 1024 * 1024
 
     APP_NAME = os.environ.get("APP_NAME", "Terminbuch")
     APP_THEME = ""

@@ -30,6 +30,7 @@ DEFAULT_SETTINGS = [
     ("history_retention_days", "", "Aufbewahrung des Verlaufs in Tagen (leer oder 0 = unbegrenzt)"),
     ("export_async_threshold", "20000", "Exporte mit mehr Zeilen werden im Hintergrund erstellt"),
     ("call_link_scheme", "tel", "Art der Anruf-Links bei Telefonnummern: tel, sip oder callto"),
+    ("document_max_mb", "10", "Höchstgröße eines Dokuments in der Kundenakte in MB (1 bis 100)"),
 ]
 
 

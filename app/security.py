@@ -100,6 +100,8 @@ EMPLOYEE_PERMS = _merge(
     # Mein Kalender incl. the own feed link: for staff (a Viewer login has no employee record).
     {"MyCalendarView": {"can_index"}},
     _grant(("DocumentView", "NotificationLogView"), READ),
+    # Customer file: upload and download for customers the employee may see (row rules via the customer).
+    {"DocumentView": {"can_add", "can_download_file"}},
     _grant(("LensView",), ALL),
     # Exports take data out of the shop: not for the Viewer; an Employee's are limited by the row rules.
     _grant(("BookingView", "CustomerView"), frozenset({"can_export"})),

@@ -26,6 +26,7 @@ import pytest
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.const import PERMISSION_PREFIX
 
+from app.services.documents import document_path
 from tests.conftest import PASSWORD, ROLE_USERS, login
 from tests.helpers_perm import (
     api_token,
@@ -92,7 +93,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "CustomerApi": {"can_get": "OMEV", "can_info": "OMEV", "can_post": "OME", "can_put": "OME", "can_delete": "OM"},
     "PetView": {"can_list": "OMEV", "can_show": "OMEV", "can_add": "OME", "can_edit": "OME", "can_delete": "OM"},
     "PetApi": {"can_get": "OMEV", "can_info": "OMEV", "can_post": "OME", "can_put": "OME", "can_delete": "OM"},
-    "DocumentView": {"can_list": "OME", "can_show": "OME", "can_delete": "OM"},
+    "DocumentView": {"can_list": "OME", "can_show": "OME", "can_add": "OME", "can_delete": "OM",
+                     "can_download_file": "OME"},
     "NotificationLogView": {"can_list": "OME", "can_show": "OME"},
     "LensView": {"can_list": "OMEV", "can_show": "OMEV", "can_add": "OME", "can_edit": "OME", "can_delete": "OME"},
     # Termine
@@ -218,6 +220,9 @@ def probe_rows(app, world):
         ]
         db.session.add_all(rows)
         db.session.commit()
+        for row in rows:  # the download route serves the stored file: give the probe document one
+            if isinstance(row, Document):
+                document_path(row.stored_name).write_bytes(b"%PDF-1.4 probe")
         group = app.appbuilder.sm.add_group("probe-group", "Probe", "Probe")
         ids = [(type(row), row.id) for row in rows]
     yield

@@ -44,5 +44,10 @@ class NotificationLog(Model):
         Index("ix_notification_booking", "booking_id"),
     )
 
+    @property
+    def result(self) -> tuple[str, str | None]:
+        """Status and error text together: the log shows a failure with its reason."""
+        return self.status, self.error
+
     def __str__(self) -> str:
         return f"{self.kind} → {self.recipient}"

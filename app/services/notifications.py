@@ -6,6 +6,7 @@ arrives with the jobs issue; until then the log row is the record of what is due
 """
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
@@ -13,11 +14,18 @@ from app.jobs.queue import enqueue_after_commit
 from app.models import Booking, NotificationLog
 
 NOTIFICATION_KINDS = {
-    "booking_confirmed": _l("Terminbestätigung"),
-    "booking_cancelled": _l("Terminabsage"),
-    "booking_moved": _l("Termin verschoben"),
+    "booking_confirmed": _l("Buchungsbestätigung"),
+    "booking_cancelled": _l("Absage"),
+    "booking_moved": _l("Terminänderung"),
+    "reminder": _l("Erinnerung"),
 }
 SEND_JOB = "app.jobs.notifications.send_notification"
+
+
+def kind_label(kind: str | None) -> str:
+    """The German label of a notification kind; an unknown kind shows as itself, marked."""
+    label = NOTIFICATION_KINDS.get(kind or "")
+    return str(label) if label is not None else _("Sonstige (%(kind)s)", kind=kind or "–")
 
 
 def notification_channel(customer) -> tuple[str, str] | None:

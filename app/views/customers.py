@@ -21,6 +21,7 @@ from app.views.customer_metrics import (
     ActiveCustomersMixin,
     CustomerMetricsInterface,
 )
+from app.views.documents import DocumentRoutesMixin
 from app.views.export import ExportMixin
 from app.views.interface import EagerInterface
 from app.views.invoices import InvoiceView
@@ -78,16 +79,18 @@ class PetView(SecureModelView):
     visible_relations = {"customer": Customer}
 
 
-class DocumentView(SecureModelView):
+class DocumentView(DocumentRoutesMixin, SecureModelView):
     datamodel = EagerInterface(Document, eager=("customer",))
     list_title = _l("Dokumente")
-    show_title = _l("Dokument")
+    show_title = add_title = _l("Dokument")
     list_columns = ["title", "filename", "customer", "uploaded_at", "size_bytes"]
     show_columns = ["title", "filename", "content_type", "size_bytes", "customer", "uploaded_at"]
     search_columns = ["title", "filename"]
     base_order = ("uploaded_at", "desc")
-    # Uploads come with the customer-file issue; until then documents are read-only here.
-    base_permissions = ["can_list", "can_show", "can_delete"]
+    # Upload (add) and download are DocumentRoutesMixin's own routes; no edit: a new file is a new document.
+    base_permissions = ["can_list", "can_show", "can_add", "can_delete", "can_download_file"]
+    add_columns = ["customer", "title"]  # + the file; the customer is searched by AJAX, never a full <select>
+    add_form_extra_fields = {"customer": ajax_field(_l("Kund:in"), Customer, "customer", CUSTOMER_LOOKUP)}
     label_columns = {
         "title": _l("Titel"), "filename": _l("Dateiname"), "customer": _l("Kund:in"),
         "uploaded_at": _l("Hochgeladen am"), "size_bytes": _l("Größe (Bytes)"), "content_type": _l("Dateityp"),
@@ -144,7 +147,7 @@ class CustomerView(ActiveCustomersMixin, ExportMixin, LookupMixin, SecureModelVi
         "consent_sms": checkbox(CUSTOMER_LABELS["consent_sms"]),
     }
     related_views = [
-        BookingView, PetView, PassCardView, BonusTransactionView, InvoiceView, DocumentView,
+        BookingView, PassCardView, PetView, BonusTransactionView, InvoiceView, DocumentView,
         NotificationLogView,
     ]
     show_template = "appbuilder/general/model/show_cascade.html"

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Lens, Setting
+from app.services.documents import MAX_MB_KEY, parse_max_mb
 from app.services.history import RETENTION_KEY, parse_retention_days
 from app.services.phone import CALL_SCHEME_KEY, parse_call_scheme
 from app.views.base import SecureModelView
@@ -71,3 +72,5 @@ class SettingView(SecureModelView):
             item.value = (item.value or "").strip()
         elif item.key == CALL_SCHEME_KEY:  # tel, sip or callto (German message otherwise)
             item.value = parse_call_scheme(item.value)
+        elif item.key == MAX_MB_KEY:  # whole number of MB, 1 to 100 (German message otherwise)
+            item.value = str(parse_max_mb(item.value))
