@@ -42,11 +42,18 @@ def text_color(background: str) -> str:
     return "#000000" if (red * 299 + green * 587 + blue * 114) / 1000 >= 128 else "#ffffff"
 
 
+def status_colors(status) -> tuple[str, str]:
+    """(background, text) of a status wherever it is shown: its colour (grey when it is
+    no #rrggbb) and black or white text on it."""
+    color = status.color if HEX_COLOR.match(status.color or "") else "#777777"
+    return color, text_color(color)
+
+
 def status_badge(status) -> Markup:
-    """The status name on its colour (escaped; a colour that is no #rrggbb shows grey)."""
+    """The status name on its colour (escaped)."""
     if status is None:
         return Markup("")
-    color = status.color if HEX_COLOR.match(status.color or "") else "#777777"
+    color, text = status_colors(status)
     return Markup(
         '<span class="label tb-status" style="background-color:{color};color:{text}">{name}</span>'
-    ).format(color=color, text=text_color(color), name=status.name)
+    ).format(color=color, text=text, name=status.name)

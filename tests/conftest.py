@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -139,6 +140,63 @@ def build_world(flask_app) -> World:
 @pytest.fixture(scope="session")
 def world(app) -> World:
     return WORLD
+
+
+def _redis_url() -> str:
+    """A Redis database of this test process: parallel workers must not empty each other's queues."""
+    worker = _worker()
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return f"redis://127.0.0.1:6379/{15 - index % 8}"
+
+
+TEST_REDIS_URL = _redis_url()
+
+
+@pytest.fixture()
+def rq_queues(app):
+    """The app on a real Redis (this worker's database) with empty queues "default",
+    "notifications" and "exports"; REDIS_URL restored afterwards."""
+    import redis
+    from rq import Queue
+
+    connection = redis.Redis.from_url(TEST_REDIS_URL, socket_timeout=5)
+    try:
+        connection.ping()
+    except redis.RedisError:
+        assert not REQUIRE_SERVICES, "Redis does not answer but REQUIRE_SERVICES=1"
+        pytest.fail("Redis at 127.0.0.1:6379 is needed for this test")
+    previous = app.config.get("REDIS_URL")
+    app.config["REDIS_URL"] = TEST_REDIS_URL
+    queues = {name: Queue(name, connection=connection) for name in ("default", "notifications", "exports")}
+    for queue in queues.values():
+        queue.empty()
+    yield queues
+    for queue in queues.values():
+        queue.empty()
+    app.config["REDIS_URL"] = previous
+
+
+@contextmanager
+def temporary_booking(app, start: datetime, **fields):
+    """A booking of the world's employee1 for customer1 at `start`, stored by the system
+    user without the screens' checks; yields its id and deletes it afterwards."""
+    from app.extensions import db
+    from app.jobs.base import acting_as
+    from app.models import Booking
+
+    with app.app_context(), acting_as():
+        booking = Booking(customer_id=WORLD.customer1, service_id=WORLD.service, employee_id=WORLD.employee1,
+                          start_at=start, **fields)
+        db.session.add(booking)
+        db.session.commit()
+        pk = booking.id
+    try:
+        yield pk
+    finally:
+        with app.app_context(), acting_as():
+            db.session.rollback()
+            db.session.delete(db.session.get(Booking, pk))
+            db.session.commit()
 
 
 # --- clients -----------------------------------------------------------------

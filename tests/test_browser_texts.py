@@ -189,3 +189,9 @@ def test_api_errors_stay_json(app):
     assert response.status_code == 400 and response.json == {"message": "Ungültiges Zeichen in der Anfrage."}
     response = client.get("/api/v1/booking/")
     assert response.status_code == 401 and response.is_json
+
+
+def test_405_page_german_in_the_layout(owner):
+    response = owner.get("/history/restore/")  # POST only
+    assert response.status_code == 405
+    assert "Aktion nicht möglich" in response.get_data(as_text=True)

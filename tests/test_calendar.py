@@ -121,7 +121,7 @@ def test_day_view_shows_every_employee_column_for_a_manager(manager, world):
     assert found[world.booking2]["top"] == 300
     assert found[world.booking1]["href"] == f"/bookingview/show/{world.booking1}"
     assert "background-color: #5cb85c" in found[world.booking1]["style"]  # the "bestätigt" colour
-    assert "color: #ffffff" in found[world.booking1]["style"]
+    assert "; color: #000000;" in found[world.booking1]["style"]  # as the badge in the lists (formatting.status_colors)
     for text in ("Eva Eins", "Zoe Zwei", "⭐ Anna Berg", "Bernd Colleague", "Einzelstunde 60", "Montag 04.03.2030"):
         assert text in page
 

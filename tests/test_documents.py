@@ -285,3 +285,28 @@ def test_settings_form_refuses_an_invalid_document_max_mb(app, owner):
     assert "Höchstgröße für Dokumente muss eine ganze Zahl von 1 bis 100" in page
     with app.app_context():
         assert db.session.get(Setting, setting_id).value == "10"
+
+
+def test_a_deleted_customer_takes_its_document_files_along(app, world, manager, cleanup):
+    """Not only the document list's delete: a customer deleted with its documents leaves no file."""
+    from app.extensions import db
+    from app.jobs.base import acting_as
+    from app.models import Customer
+
+    with app.app_context(), acting_as():
+        customer = Customer(first_name="Fina", last_name="Fortgang")
+        db.session.add(customer)
+        db.session.commit()
+        customer_id = customer.id
+    before = {doc.id for doc in document_rows(app)}
+    assert upload(manager, customer_id, PDF, "akte.pdf").status_code == 302
+    path = Path(app.config["INSTANCE_DIR"]) / "documents" / new_document(app, before).stored_name
+    with app.app_context(), acting_as():
+        db.session.delete(db.session.get(Customer, customer_id))
+        db.session.flush()
+        db.session.rollback()  # a delete that does not happen keeps the file
+    assert path.exists()
+    with app.app_context(), acting_as():
+        db.session.delete(db.session.get(Customer, customer_id))
+        db.session.commit()
+    assert not path.exists()

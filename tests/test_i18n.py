@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import temporary_booking
 from tests.helpers_perm import api_token, bearer, session_csrf
 from tests.test_validation import form_values
 
@@ -204,20 +205,9 @@ def test_validator_messages_in_english_and_back(app, owner, world):
 
 @pytest.fixture()
 def own_booking(app, world):
-    from app.extensions import db
-    from app.jobs.base import acting_as
-    from app.models import Booking
-
-    with app.app_context(), acting_as():
-        booking = Booking(customer_id=world.customer1, service_id=world.service, employee_id=world.employee1,
-                          start_at=datetime(2031, 6, 9, 9, tzinfo=timezone.utc), comment="Sprachtest", reminder=False)
-        db.session.add(booking)
-        db.session.commit()
-        pk = booking.id
-    yield pk
-    with app.app_context(), acting_as():
-        db.session.delete(db.session.get(Booking, pk))
-        db.session.commit()
+    with temporary_booking(app, datetime(2031, 6, 9, 9, tzinfo=timezone.utc), comment="Sprachtest",
+                           reminder=False) as pk:
+        yield pk
 
 
 def test_flash_messages_in_english_and_back(owner, own_booking):

@@ -2,12 +2,9 @@
 booking notifications are recorded as queued through one function."""
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 
 import pytest
-import redis
-from rq import Queue
 
 from app.extensions import db
 from app.jobs.base import acting_as
@@ -15,32 +12,10 @@ from app.jobs.queue import enqueue_after_commit
 from app.models import Booking, Customer, NotificationLog
 from app.services.notifications import SEND_JOB, queue_booking_notification
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def _redis_answers() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping())
-    except redis.RedisError:
-        return False
-
 
 @pytest.fixture()
-def rq_queue(app):
-    """The app on a real Redis (db 15) with empty queues; REDIS_URL restored afterwards."""
-    if not _redis_answers():
-        assert os.environ.get("REQUIRE_SERVICES") != "1", "Redis does not answer but REQUIRE_SERVICES=1"
-        pytest.fail("Redis at 127.0.0.1:6379 is needed for this test")
-    connection = redis.Redis.from_url(REDIS_URL)
-    previous = app.config.get("REDIS_URL")
-    app.config["REDIS_URL"] = REDIS_URL
-    queues = {name: Queue(name, connection=connection) for name in ("default", "notifications")}
-    for queue in queues.values():
-        queue.empty()
-    yield queues
-    for queue in queues.values():
-        queue.empty()
-    app.config["REDIS_URL"] = previous
+def rq_queue(rq_queues):
+    return rq_queues
 
 
 def test_job_is_enqueued_only_after_commit(app_ctx, rq_queue):

@@ -22,22 +22,17 @@ def test_home_card_links_to_exactly_the_bookings_it_counts(app, client_for, worl
     import re
     from datetime import datetime, timedelta, timezone
 
-    from app.extensions import db
-    from app.jobs.base import acting_as
-    from app.models import Booking
+    from tests.conftest import temporary_booking
 
-    with app.app_context(), acting_as():
-        soon = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(days=2, hours=1)
-        db.session.add(Booking(customer_id=world.customer1, service_id=world.service,
-                               employee_id=world.employee1, start_at=soon, comment="Bald"))
-        db.session.commit()
-    for role in ("Owner", "Employee"):
-        client = client_for(role)
-        page = client.get("/").get_data(as_text=True)
-        number = int(re.search(r'id="count-bookings">(\d+)<', page).group(1))
-        link = html_lib.unescape(re.search(r'id="link-bookings" href="([^"]+)"', page).group(1))
-        assert "_flt_1_start_at=" in link and "_flt_2_start_at=" in link
-        listing = client.get(link)
-        assert listing.status_code == 200
-        shown = int(re.search(r"Anzahl Datensätze:</strong>\s*(\d+)", listing.get_data(as_text=True)).group(1))
-        assert number == shown >= 1, role
+    soon = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(days=2, hours=1)
+    with temporary_booking(app, soon, comment="Bald"):
+        for role in ("Owner", "Employee"):
+            client = client_for(role)
+            page = client.get("/").get_data(as_text=True)
+            number = int(re.search(r'id="count-bookings">(\d+)<', page).group(1))
+            link = html_lib.unescape(re.search(r'id="link-bookings" href="([^"]+)"', page).group(1))
+            assert "_flt_1_start_at=" in link and "_flt_2_start_at=" in link
+            listing = client.get(link)
+            assert listing.status_code == 200
+            shown = int(re.search(r"Anzahl Datensätze:</strong>\s*(\d+)", listing.get_data(as_text=True)).group(1))
+            assert number == shown >= 1, role

@@ -4,15 +4,12 @@ a job on the real Redis queue), "Offene Anfragen" and the status history."""
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-import redis
 import sqlalchemy as sa
-from rq import Queue
 
 from app.extensions import db
 from app.formatting import fmt_datetime, status_badge, to_local
@@ -22,7 +19,6 @@ from app.services.notifications import SEND_JOB
 from app.services.status import change_status, status_history
 from tests.helpers_perm import api_token, bearer, html, pop_flashes, session_csrf
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
 REASON_MESSAGE = "Für eine Stornierung ist ein Grund erforderlich."
 # Mondays to Fridays of 2033, 10:00–15:00 Berlin (winter: UTC+1): free for these tests only.
 SLOTS = (
@@ -87,21 +83,9 @@ def make_booking(app, world, workflow_service):
 
 
 @pytest.fixture()
-def rq_queue(app):
-    """The app on a real Redis (db 15) with an empty "notifications" queue; REDIS_URL restored."""
-    connection = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
-    try:
-        connection.ping()
-    except redis.RedisError:
-        assert os.environ.get("REQUIRE_SERVICES") != "1", "Redis does not answer but REQUIRE_SERVICES=1"
-        pytest.fail("Redis at 127.0.0.1:6379 is needed for this test")
-    previous = app.config.get("REDIS_URL")
-    app.config["REDIS_URL"] = REDIS_URL
-    queue = Queue("notifications", connection=connection)
-    queue.empty()
-    yield queue
-    queue.empty()
-    app.config["REDIS_URL"] = previous
+def rq_queue(rq_queues):
+    """The "notifications" queue on this worker's Redis database (tests/conftest.py)."""
+    return rq_queues["notifications"]
 
 
 def stored(app, pk: int) -> tuple[int, str | None]:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ROLE_USERS, login
+from tests.conftest import ROLE_USERS, login, temporary_booking
 from tests.helpers_perm import html, is_login_redirect, pop_flashes, session_csrf
 
 LARGE_MODEL_NAMES = {"Customer", "Booking"}  # tables that grow with the business
@@ -124,18 +124,12 @@ def test_action_post_changes_the_own_booking(app, clients, world, reminders_off)
 
 def test_a_cancelled_booking_gets_no_reminder(app, clients, world, reminders_off):
     from app.extensions import db
-    from app.jobs.base import acting_as
-    from app.models import Booking, BookingStatus
+    from app.models import BookingStatus
 
-    with app.app_context(), acting_as():
+    with app.app_context():
         cancelled = db.session.scalar(sa.select(BookingStatus.id).where(BookingStatus.kind == "cancellation"))
-        booking = Booking(customer_id=world.customer1, service_id=world.service, employee_id=world.employee1,
-                          status_id=cancelled, cancel_reason="krank", reminder=False,
-                          start_at=datetime(2033, 5, 2, 9, tzinfo=timezone.utc))
-        db.session.add(booking)
-        db.session.commit()
-        pk = booking.id
-    try:
+    with temporary_booking(app, datetime(2033, 5, 2, 9, tzinfo=timezone.utc), status_id=cancelled,
+                           cancel_reason="krank", reminder=False) as pk:
         employee = clients["Employee"]
         assert action_post(employee, [world.booking1, pk]).status_code == 302
         flashed = [message for _, message in pop_flashes(employee)]
@@ -143,10 +137,6 @@ def test_a_cancelled_booking_gets_no_reminder(app, clients, world, reminders_off
         assert "Stornierte Termine erhalten keine Erinnerung (1 übersprungen)." in flashed
         assert booking_row(app, world.booking1).reminder is True
         assert booking_row(app, pk).reminder is False
-    finally:
-        with app.app_context(), acting_as():
-            db.session.delete(db.session.get(Booking, pk))
-            db.session.commit()
 
 
 def test_single_item_action_url_rechecks_the_row_and_needs_post(app, clients, world, reminders_off):
@@ -395,3 +385,32 @@ def test_a_nul_character_is_refused_not_a_500(app, clients, method, url, options
 
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Customer.id)).where(Customer.last_name == "Byte")) == 0
+
+
+HUGE = "99999999999999999999"  # beyond PostgreSQL's INTEGER (and SQLite's 64-bit) range
+ODD_IDS = [  # (url, expected status): an id nobody can have, or a digit Python's int() refuses
+    (f"/bookingview/list/?_flt_0_employee={HUGE}&_flt_1_start_at=2000-01-01+00:00:00", 400),
+    ("/bookingview/list/?_flt_1_start_at=2000-01-01+00:00:00&page_BookingView=%C2%B2", 400),  # "²"
+    (f"/bookingview/slots?service={HUGE}&date=2030-03-04", 400),
+    ("/bookingview/slots?service=%C2%B2&date=2030-03-04", 400),
+    (f"/kalender/?filiale={HUGE}", 400),
+    (f"/openrequests/list/?page={HUGE}", 400),
+    (f"/documentview/add?customer={HUGE}", 200),  # the upload form, no customer chosen
+]
+
+
+@pytest.mark.parametrize("url,status", ODD_IDS)
+def test_an_impossible_id_is_refused_not_a_500(clients, url, status):
+    assert clients["Owner"].get(url).status_code == status
+
+
+def test_an_impossible_status_id_is_refused_not_a_500(app, clients, world):
+    owner = clients["Owner"]
+    url = f"/bookingview/action/change_status/{world.booking1}"
+    response = owner.post(url, data={"status_id": HUGE, "csrf_token": session_csrf(owner)})
+    assert response.status_code < 500
+    from app.extensions import db
+    from app.models import Booking
+
+    with app.app_context():
+        assert db.session.get(Booking, world.booking1).status_id == world.confirmed

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ROLE_USERS
+from tests.conftest import ROLE_USERS, temporary_booking
 from tests.helpers_perm import api_token, bearer, pop_flashes, session_csrf
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -214,20 +214,8 @@ def test_employee_cannot_override_by_form_or_api(app, world, wt, employee):
 @pytest.fixture()
 def saturday_booking(app, world, wt):
     """An old booking of Eva Eins on a Saturday, stored without the screens' checks."""
-    from app.extensions import db
-    from app.jobs.base import acting_as
-    from app.models import Booking
-
-    with app.app_context(), acting_as():
-        booking = Booking(customer_id=world.customer1, service_id=world.service, employee_id=world.employee1,
-                          start_at=local(SATURDAY - timedelta(days=7), 10), comment="WT Samstag alt")
-        db.session.add(booking)
-        db.session.commit()
-        pk = booking.id
-    yield pk
-    with app.app_context(), acting_as():
-        db.session.delete(db.session.get(Booking, pk))
-        db.session.commit()
+    with temporary_booking(app, local(SATURDAY - timedelta(days=7), 10), comment="WT Samstag alt") as pk:
+        yield pk
 
 
 def test_status_or_comment_change_of_an_old_booking_outside_hours_is_allowed(app, world, saturday_booking,

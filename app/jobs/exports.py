@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from urllib.parse import quote
 
 from flask import current_app, has_app_context
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -55,12 +56,14 @@ def build_export(export_id: int) -> None:
         stored_name = f"{secrets.token_hex(16)}.{export.format}"
         try:
             count = _write(export, stored_name)
-        except Exception as exc:  # recorded on the row: the user sees it in "Meine Exporte"
+        except Exception:  # recorded on the row: the user sees it in "Meine Exporte"
             log.exception("export %s failed", export_id)
             db.session.rollback()
             _remove(stored_name)
             export = db.session.get(ExportFile, export_id)
-            export.status, export.error, export.finished_at = "failed", str(exc)[:2000], utcnow()
+            # the user reads a German sentence; the exception text stays in the log
+            export.status, export.finished_at = "failed", utcnow()
+            export.error = str(_l("Der Export ist fehlgeschlagen. Bitte erneut anfordern."))
             db.session.commit()
             return
         export.status, export.stored_name, export.row_count = "done", stored_name, count

@@ -38,3 +38,10 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def aware_utc(value: datetime | None) -> datetime | None:
+    """A naive UTC value made aware (Continuum stores the transaction's `issued_at` naive)."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value

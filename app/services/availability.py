@@ -33,9 +33,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import QueryableAttribute
 
-from app.models import Absence, Booking, BookingStatus, Employee, Service, WorkingHours
+from app.models import Absence, Booking, Employee, Service, WorkingHours
 
 UTC = timezone.utc
 # Bookings that started this long before the range (at least) are still looked
@@ -239,15 +238,7 @@ def free_slots(
     )
     if exclude_booking_id is not None:
         query = query.where(Booking.id != exclude_booking_id)
-    # `booking.cancelled` mirrors the status kind (kept in sync by the booking model);
-    # without that column, ask the status.
-    cancelled = getattr(Booking, "cancelled", None)
-    if isinstance(cancelled, QueryableAttribute):
-        query = query.where(cancelled.isnot(True))
-    else:
-        query = query.join(BookingStatus, BookingStatus.id == Booking.status_id).where(
-            BookingStatus.kind != "cancellation"
-        )
+    query = query.where(Booking.cancelled.is_(False))  # mirrors the status kind (booking model)
     resource_spans: list[tuple[datetime, datetime]] = []
     places: dict[tuple[int, datetime], int] = defaultdict(int)  # group sessions of this service
     for emp, res, booked_from, booked_to, booked_buffer, booked_service, shared in session.execute(query):

@@ -11,7 +11,8 @@ from typing import BinaryIO
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 
@@ -151,3 +152,30 @@ def remove_file(stored_name: str) -> None:
         os.remove(document_path(stored_name))
     except FileNotFoundError:
         pass
+
+
+# A document's file goes when its row goes — whoever deletes it (the document list, a
+# customer deleted with its documents, a merge) — and only once the delete is committed:
+# a rolled-back delete keeps the file.
+FILES_TO_REMOVE = "terminbuch_document_files_to_remove"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_deleted_documents(session: Session, _flush_context) -> None:
+    from app.models import Document
+
+    names = [obj.stored_name for obj in session.deleted if isinstance(obj, Document) and obj.stored_name]
+    if names:
+        session.info.setdefault(FILES_TO_REMOVE, []).extend(names)
+
+
+@event.listens_for(Session, "after_commit")
+def _remove_deleted_files(session: Session) -> None:
+    for stored_name in session.info.pop(FILES_TO_REMOVE, []):
+        remove_file(stored_name)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _keep_files_of_rolled_back_deletes(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(FILES_TO_REMOVE, None)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import MANYTOONE, Session, aliased, selectinload
 from sqlalchemy_continuum import versioning_manager
 
 from app.formatting import fmt_date, fmt_datetime, fmt_money
+from app.models.types import aware_utc
 from app.security import SYSTEM_USERNAME
 
 INSERT, UPDATE, DELETE = 0, 1, 2
@@ -83,12 +84,6 @@ def version_cls(model: type) -> type:
 def transaction_cls() -> type:
     return versioning_manager.transaction_cls
 
-
-def aware_utc(value: datetime | None) -> datetime | None:
-    """Continuum stores `issued_at` as naive UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def data_columns(model: type) -> list[str]:

@@ -7,7 +7,7 @@ is not kept here: it is read from the booking's Continuum versions.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import gettext as _
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from app.models import Booking, BookingStatus, NotificationLog
+from app.models.types import aware_utc
 from app.services.bookings import flush_booking
 from app.services.notifications import queue_booking_notification
 
@@ -115,7 +116,7 @@ def status_history(session: Session, booking_id: int) -> list[StatusStep]:
         if status_id == last:
             continue
         last = status_id
-        at = issued_at.replace(tzinfo=timezone.utc) if issued_at and issued_at.tzinfo is None else issued_at
+        at = aware_utc(issued_at)
         cancelled = status is not None and status.kind == "cancellation"
         steps.append(StatusStep(status, at, user, reason if cancelled else None))
     return steps[::-1]

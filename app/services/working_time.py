@@ -55,7 +55,9 @@ def working_time_conflict(session: Session, employee_id: int | None, start: date
     employee = session.get(Employee, employee_id)
     if employee is None:
         return None
-    for _emp, absent_from, absent_to, kind in absences_between(session, [employee_id], start, end)[:1]:
+    absences = absences_between(session, [employee_id], start, end)
+    if absences:
+        _emp, absent_from, absent_to, kind = absences[0]
         return _("%(name)s ist vom %(start)s bis %(end)s abwesend (%(kind)s).", name=employee.full_name,
                  start=fmt_datetime(absent_from), end=fmt_datetime(absent_to),
                  kind=ABSENCE_KINDS.get(kind, kind))

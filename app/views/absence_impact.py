@@ -26,6 +26,7 @@ from app.services.availability import free_slots
 from app.services.bookings import BookingOverlap, flush_booking
 from app.services.notifications import queue_booking_notification
 from app.services.working_time import working_time_conflict
+from app.views.validators import parse_id
 
 KEEP = "keep"
 NEAREST_SLOTS = 3
@@ -62,11 +63,16 @@ def option_value(employee_id: int, start: datetime) -> str:
     return f"{employee_id}@{int(start.timestamp())}"
 
 
+LAST_TIMESTAMP = 253402300799  # 9999-12-31 23:59:59 UTC, the last datetime Python holds
+
+
 def parse_option(value: str) -> tuple[int, datetime] | None:
     emp, _sep, stamp = value.partition("@")
-    if not (emp.isdigit() and stamp.isdigit()):
+    employee_id = parse_id(emp)
+    valid_stamp = stamp.isascii() and stamp.isdigit() and int(stamp) <= LAST_TIMESTAMP
+    if employee_id is None or not valid_stamp:
         return None
-    return int(emp), datetime.fromtimestamp(int(stamp), timezone.utc)
+    return employee_id, datetime.fromtimestamp(int(stamp), timezone.utc)
 
 
 def _slot_label(start: datetime) -> str:

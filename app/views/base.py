@@ -28,6 +28,7 @@ from app.formatting import business_tz, to_local
 from app.models import Booking, Customer
 from app.security import restrict, row_filters, row_predicate
 from app.views.history import HistoryMixin
+from app.views.validators import parse_id
 
 # Tables that grow with the business (100k customers, 1M bookings): a relation to
 # them in a form or a search filter renders every row as an <option>.
@@ -51,7 +52,7 @@ def check_paging_args() -> None:
     """FAB int()s every `page_…`/`psize_…` argument unchecked (a 500 on `psize_X=abc`)
     and passes a negative page on as a negative OFFSET (a 500 on PostgreSQL): 400 instead."""
     for key, value in request.args.items(multi=True):
-        if PAGING_ARG.match(key) and not value.strip().isdigit():
+        if PAGING_ARG.match(key) and parse_id(value) is None:
             abort(400, _("Ungültige Seitenangabe."))
 
 
@@ -63,7 +64,7 @@ def _valid_filter_value(datamodel, col: str, value: str) -> bool:
     against a number, boolean or foreign key; SQLite silently compares)."""
     value = value.strip()
     if datamodel.is_relation(col) or datamodel.is_integer(col):
-        return value.lstrip("-").isdigit()
+        return parse_id(value.removeprefix("-")) is not None
     if datamodel.is_numeric(col) or datamodel.is_float(col):
         try:
             float(value.replace(",", "."))

@@ -8,6 +8,7 @@ which must occur; an input without any word matches nothing (on both databases).
 """
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, time, timedelta, timezone
 from urllib.parse import urlencode
@@ -18,6 +19,7 @@ from flask_appbuilder import expose, has_access
 from flask_appbuilder.exceptions import FABException
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectField, StringField
 
@@ -41,6 +43,8 @@ START_FILTER_ARG = re.compile(r"^_flt_\d_start_at$")
 DATE_ARG_FORMAT = "%Y-%m-%d %H:%M:%S"
 WINDOW_DAYS_BACK, WINDOW_DAYS_AHEAD = 30, 60
 ALL_YEARS_FROM = "1970-01-01 00:00:00"
+
+log = logging.getLogger(__name__)
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
@@ -81,8 +85,9 @@ def _name_matches(column, word: str, prefix: bool) -> sa.ColumnElement[bool]:
     return sa.and_(lowered >= word, lowered < upper, lowered.like(f"{like_escape(word)}%", escape="\\"))
 
 
-def customer_name_clause(value: str, prefix: bool) -> sa.ColumnElement[bool] | None:
-    """Every word of `value` must match the first or the last name (case-insensitive)."""
+def customer_name_clause(value: str, prefix: bool, customer_id=Booking.customer_id) -> sa.ColumnElement[bool] | None:
+    """Every word of `value` must match the first or the last name (case-insensitive);
+    `customer_id` is the column naming the customer (a booking's, a notification's …)."""
     words = (value or "").replace("\x00", "").lower().split()[:MAX_WORDS]
     if not words:
         return None
@@ -90,7 +95,7 @@ def customer_name_clause(value: str, prefix: bool) -> sa.ColumnElement[bool] | N
         sa.or_(_name_matches(Customer.last_name, word, prefix), _name_matches(Customer.first_name, word, prefix))
         for word in words
     ))
-    return Booking.customer_id.in_(ids)
+    return customer_id.in_(ids)
 
 
 class CommentKeywordFilter(BaseFilter):
@@ -225,7 +230,8 @@ class BookingHistoryMixin:
         try:
             widgets = self._list()
         except FABException as exc:  # as FAB's own list does
-            flash(f"An error occurred: {exc}", "warning")
+            log.warning("booking list refused: %s", exc)
+            flash(_("Die Liste konnte mit diesen Angaben nicht geladen werden."), "warning")
             return redirect(self.get_redirect())
         return self.render_template(
             self.list_template, title=self.list_title, widgets=widgets, window_links=window_links(),

@@ -13,6 +13,7 @@ from app.formatting import to_local
 from app.models import Booking, Employee
 from app.security import employee_scope, restrict
 from app.services.availability import free_slots
+from app.views.validators import parse_id
 
 MAX_DAYS = 14
 
@@ -25,9 +26,10 @@ def _int_arg(name: str) -> int | None:
     value = (request.args.get(name) or "").strip()
     if not value:
         return None
-    if not value.isdigit():
+    number = parse_id(value)
+    if number is None:
         raise BadSlotRequest(_("Ungültige Angabe: %(name)s.", name=name))
-    return int(value)
+    return number
 
 
 def _date_arg() -> date | None:

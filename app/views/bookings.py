@@ -48,6 +48,10 @@ BOOKING_LABELS = {
 }
 
 
+def source_label(code: str) -> str:
+    return str(BOOKING_SOURCES.get(code, code))
+
+
 def check_booking(item: Booking) -> None:
     """Rules every booking write must pass, whichever screen or API it comes from."""
     if item.start_at and item.end_at and item.end_at <= item.start_at:
@@ -108,14 +112,14 @@ class BookingView(BookingHistoryMixin, ExportMixin, StatusChangeMixin, SecureMod
         "start_at", "end_at", "customer", "service", "employee", "status", "location", "price", "source", "comment",
     ]
     export_name = "termine"
-    export_formatters = {"source": lambda code: BOOKING_SOURCES.get(code, code)}
+    export_formatters = {"source": source_label}
     formatters_columns = {
         "start_at": fmt_datetime,
         "end_at": fmt_datetime,
         "created_at": fmt_datetime,
         "price": fmt_money,
         "status": status_badge,
-        "source": lambda code: BOOKING_SOURCES.get(code, code),
+        "source": source_label,
     }
     add_form_extra_fields = edit_form_extra_fields = {
         "customer": ajax_field(_l("Kund:in"), Customer, "customer", "/customerview/lookup"),
@@ -251,19 +255,17 @@ class BookingApi(SecureApi):
         update_booking(item, super().pre_update)
 
     def post_headless(self):
-        """An overlap answers 409 with the German message (FAB would answer 500)."""
-        try:
-            with db.session.no_autoflush:  # the one flush is pre_add's (see BookingView._add)
-                return super().post_headless()
-        except BookingOverlap as exc:
-            return self.response(409, message=str(exc))
-        except BadRequest as exc:  # a refused write check: the German message alone ("400 Bad Request: …" by FAB)
-            return self.response_400(message=exc.description)
+        return self._answered(super().post_headless)
 
     def put_headless(self, pk):
+        return self._answered(super().put_headless, pk)
+
+    def _answered(self, write, *args):
+        """An overlap answers 409 with the German message (FAB would answer 500), a refused
+        write check 400 with the German message alone (FAB prefixes "400 Bad Request: ")."""
         try:
-            with db.session.no_autoflush:
-                return super().put_headless(pk)
+            with db.session.no_autoflush:  # the one flush is pre_add's/pre_update's (see BookingView._add)
+                return write(*args)
         except BookingOverlap as exc:
             return self.response(409, message=str(exc))
         except BadRequest as exc:

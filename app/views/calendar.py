@@ -16,11 +16,12 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.sql import ColumnElement
 
 from app.extensions import db
-from app.formatting import business_tz, fmt_datetime, to_local
+from app.formatting import business_tz, fmt_datetime, status_badge, status_colors, to_local
 from app.models import Booking, Employee, Location
 from app.models.staff import ABSENCE_KINDS, WEEKDAYS, Absence, CalendarFeed
 from app.security import restrict
 from app.services.ics import feed_bookings, feed_employee, issue_feed, render_calendar, revoke_feed
+from app.views.validators import parse_id
 
 FIRST_HOUR, LAST_HOUR = 7, 21
 MAX_BOOKING_SPAN = timedelta(days=1)  # lets the range query use ix_booking_start
@@ -40,8 +41,8 @@ class Block:
     lanes: int = 1
 
     @property
-    def text_color(self) -> str:
-        return readable_text_color(self.booking.status.color)
+    def colors(self) -> tuple[str, str]:
+        return status_colors(self.booking.status)
 
     @property
     def short(self) -> bool:
@@ -108,15 +109,6 @@ class Grid:
         """The statuses shown, for the legend."""
         found = {block.booking.status.id: block.booking.status for col in self.columns for block in col.blocks}
         return sorted(found.values(), key=lambda status: status.position)
-
-
-def readable_text_color(color: str) -> str:
-    """Black or white text, whichever reads better on the status colour."""
-    try:
-        red, green, blue = (int(color[i:i + 2], 16) for i in (1, 3, 5))
-    except (TypeError, ValueError):
-        return "#000000"
-    return "#000000" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "#ffffff"
 
 
 def local_midnight(day: date) -> datetime:
@@ -313,7 +305,7 @@ def fmt_time(value: datetime) -> str:
     return f"{to_local(value):%H:%M}"
 
 
-GRID_HELPERS = {"day_label": day_label, "fmt_time": fmt_time, "text_color": readable_text_color}
+GRID_HELPERS = {"day_label": day_label, "fmt_time": fmt_time, "status_badge": status_badge}
 
 
 class CalendarView(BaseView):
@@ -327,9 +319,10 @@ class CalendarView(BaseView):
     def _location(self, locations: list[Location]) -> Location | None:
         value = request.args.get("filiale", "").strip()
         if value:
-            if not value.isdigit():
+            location_id = parse_id(value)
+            if location_id is None:
                 abort(400, _("Ungültige Filiale."))
-            chosen = next((loc for loc in locations if loc.id == int(value)), None)
+            chosen = next((loc for loc in locations if loc.id == location_id), None)
             if chosen is None:
                 abort(404)
             return chosen
@@ -372,10 +365,10 @@ class CalendarView(BaseView):
     def feeds(self):
         """Managers see which employees have a feed link and revoke one (POST, CSRF)."""
         if request.method == "POST":
-            value = request.form.get("employee_id", "")
-            if not value.isdigit():
+            employee_id = parse_id(request.form.get("employee_id"))
+            if employee_id is None:
                 abort(400)
-            if revoke_feed(db.session, int(value)):
+            if revoke_feed(db.session, employee_id):
                 db.session.commit()
                 flash(_("Der Kalender-Link wurde widerrufen."), "success")
             else:

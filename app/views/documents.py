@@ -11,12 +11,14 @@ from app.extensions import db
 from app.models import Customer, Document
 from app.security import restrict
 from app.services.documents import DocumentRefused, document_path, max_bytes, remove_file, safe_filename, store_upload
+from app.views.validators import parse_id
 
 
 def visible_customer(customer_id: str | None) -> Customer | None:
-    if not (customer_id or "").isdigit():
+    pk = parse_id(customer_id)
+    if pk is None:
         return None
-    return db.session.scalar(restrict(select(Customer).where(Customer.id == int(customer_id)), Customer))
+    return db.session.scalar(restrict(select(Customer).where(Customer.id == pk), Customer))
 
 
 class DocumentListWidget(ListWidget):
@@ -84,7 +86,3 @@ class DocumentRoutesMixin:
         response.headers["Cache-Control"] = "private, no-store"
         return response
 
-    def post_delete(self, item: Document) -> None:
-        """Called by FAB only after the delete is committed: a refused delete keeps the file."""
-        super().post_delete(item)
-        remove_file(item.stored_name)

@@ -1,4 +1,4 @@
-"""Error pages 400/403/404/413 in the app layout and the UI language; the REST API keeps JSON."""
+"""Error pages 400/403/404/405/413 in the app layout and the UI language; the REST API keeps JSON."""
 from __future__ import annotations
 
 from flask import Flask, current_app, g, jsonify, render_template, request
@@ -8,12 +8,13 @@ from werkzeug.exceptions import HTTPException
 
 TITLES = {
     400: _l("Ungültige Anfrage"), 403: _l("Kein Zugriff"), 404: _l("Seite nicht gefunden"),
-    413: _l("Datei zu groß"),
+    405: _l("Aktion nicht möglich"), 413: _l("Datei zu groß"),
 }
 TEXTS = {
     400: _l("Die Anfrage konnte nicht verarbeitet werden. Bitte die Seite neu laden und es noch einmal versuchen."),
     403: _l("Für diese Seite oder Aktion fehlt die Berechtigung."),
     404: _l("Diese Seite oder dieser Eintrag existiert nicht (mehr)."),
+    405: _l("Diese Aktion ist auf diesem Weg nicht möglich (z. B. Löschen nur über die Schaltfläche)."),
     413: _l("Die gesendeten Daten sind zu groß. Bitte eine kleinere Datei wählen."),
 }
 

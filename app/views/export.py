@@ -341,6 +341,7 @@ class ExportFileView(SecureModelView):
         "created_at": fmt_datetime, "finished_at": fmt_datetime, "view_name": _view_title,
         "format": lambda fmt: fmt.upper(), "status": lambda status: EXPORT_STATUSES.get(status, status),
         "download_id": _download_link,
+        "error": lambda text: _(text) if text else "",  # stored in German (app/jobs/exports.py), shown translated
     }
 
     @expose("/download/<int:pk>")

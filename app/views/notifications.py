@@ -1,7 +1,6 @@
 """Benachrichtigungsprotokoll (nur lesen): was an wen wann über welchen Kanal ging — nie der Text."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import url_for
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
@@ -10,14 +9,13 @@ from markupsafe import Markup
 from wtforms import SelectField, StringField
 
 from app.formatting import fmt_datetime
-from app.models import Customer, NotificationLog
+from app.models import NotificationLog
 from app.models.notifications import CHANNELS, NOTIFICATION_STATUSES
 from app.services.notifications import NOTIFICATION_KINDS, kind_label
 from app.views.base import SecureModelView
-from app.views.booking_history import BookingHistoryInterface, like_escape
+from app.views.booking_history import BookingHistoryInterface, customer_name_clause
 
 STATUS_CLASSES = {"queued": "label-default", "sent": "label-success", "failed": "label-danger"}
-MAX_WORDS = 5
 
 
 class ExactFilter(BaseFilter):
@@ -34,15 +32,8 @@ class CustomerNameFilter(BaseFilter):
     arg_name = "tb_customer_contains"
 
     def apply(self, query, value):
-        words = (value or "").replace("\x00", "").lower().split()[:MAX_WORDS]
-        if not words:
-            return query
-        ids = sa.select(Customer.id).where(*(
-            sa.or_(*(sa.func.lower(col).like(f"%{like_escape(word)}%", escape="\\")
-                     for col in (Customer.last_name, Customer.first_name)))
-            for word in words
-        ))
-        return query.filter(NotificationLog.customer_id.in_(ids))
+        clause = customer_name_clause(value, prefix=False, customer_id=NotificationLog.customer_id)
+        return query if clause is None else query.filter(clause)
 
 
 class NotificationInterface(BookingHistoryInterface):

@@ -17,6 +17,7 @@ from app.formatting import fmt_datetime, status_badge
 from app.models import Booking, BookingStatus
 from app.security import restrict
 from app.services.status import change_status, check_cancel_reason, status_history
+from app.views.validators import parse_id
 
 CHANGE_STATUS = "change_status"
 OPEN_KINDS = ("start", "neutral")
@@ -71,8 +72,8 @@ class StatusChangeMixin:
 
     @staticmethod
     def _chosen_status() -> BookingStatus | None:
-        value = request.form.get("status_id", "")
-        return db.session.get(BookingStatus, int(value)) if value.isdigit() else None
+        status_id = parse_id(request.form.get("status_id"))
+        return db.session.get(BookingStatus, status_id) if status_id is not None else None
 
     def render_status_form(self, items, error: str | None = None, status_id: str | None = None, reason: str = ""):
         return self.render_template(
@@ -107,10 +108,9 @@ class OpenRequestsView(BaseView):
     @has_access
     def list(self):
         show_confirmed = request.args.get("confirmed") == "1"
-        page = request.args.get("page", "0")
-        if not page.isdigit():
+        page = parse_id(request.args.get("page", "0"))
+        if page is None:
             abort(400, _("Ungültige Seitenangabe."))
-        page = int(page)
         kinds = OPEN_KINDS + (("confirmation",) if show_confirmed else ())
         stmt = restrict(
             select(Booking).join(Booking.status)

@@ -16,6 +16,19 @@ from wtforms.validators import NumberRange, StopValidation
 
 from app.extensions import db
 
+MAX_ID = 2**31 - 1  # the largest value of an INTEGER column on PostgreSQL
+
+
+def parse_id(value: str | None) -> int | None:
+    """A row id from a URL or form: ASCII digits within the INTEGER range, else None
+    (`"²".isdigit()` is true and int() of it fails; a 20-digit id overflows the column:
+    both were a 500)."""
+    value = (value or "").strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
+
 
 def checkbox(label: str, default: bool = False) -> BooleanField:
     """A checkbox for a NOT NULL boolean column: unticked means False, not "missing"."""

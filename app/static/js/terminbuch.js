@@ -84,7 +84,11 @@ var TbDate = (function () {
       } else { group.after(select); }
     }
   }
-  return { init: init, timeOf: timeOf };
+  function isoDateOf(text) {  // "YYYY-MM-DD" from either way of typing a date, or ""
+    var d = toValue(text);
+    return d ? isoDate(d) : "";
+  }
+  return { init: init, timeOf: timeOf, isoDateOf: isoDateOf };
 }());
 
 // ab_filters.js calls $.fn.datetimepicker (Eonasdan, not shipped with FAB 5.3) on search filters.
@@ -133,7 +137,7 @@ $(function () {
   }
   function load() {
     // the day typed in the start field, else today in the browser's (the shop's) time zone
-    var day = (start.val() || "").slice(0, 10) || new Date().toLocaleDateString("sv-SE");
+    var day = TbDate.isoDateOf(start.val()) || new Date().toLocaleDateString("sv-SE");
     box.empty();
     if (!chosen(service)) { return; }
     var query = { service: chosen(service), date: day };
