@@ -60,8 +60,10 @@ def init_app_data() -> None:
         if key not in existing:
             db.session.add(Setting(key=key, value=value, description=description))
     from app.jobs.base import acting_as
+    from app.services.lenses import seed_builtin_lenses
 
     with acting_as():
+        seed_builtin_lenses(db.session)  # the built-in customer lenses, keyed by builtin_key
         db.session.commit()
 
 

@@ -97,6 +97,8 @@ EMPLOYEE_PERMS = _merge(
     VIEWER_PERMS,
     _grant(("BookingView", "BookingApi", "CustomerView", "CustomerApi", "PetView", "PetApi"), WRITE),
     {"BookingView": {"set_reminder", "change_status"}},
+    {"CustomerView": {"can_send_email"}},  # "E-Mail senden" from the customer file (row rules apply)
+    {"CustomerView": {"send_recall"}},  # "Erinnerung senden" on the overdue lens (row rules apply)
     # Mein Kalender incl. the own feed link: for staff (a Viewer login has no employee record).
     {"MyCalendarView": {"can_index"}},
     _grant(("DocumentView", "NotificationLogView"), READ),
@@ -112,12 +114,15 @@ MANAGER_PERMS = _merge(
     _grant(SCHEDULE_VIEWS + CATALOG_VIEWS + CARD_VIEWS + ("DocumentView",), ALL),
     _grant(("NotificationLogView", "SettingView"), READ),
     {"CalendarView": {"can_feeds"}},  # revoke an employee's calendar feed link
+    # Dubletten: candidates, compare, merge, "Keine Dublette", the merges; undo: the Owner only.
+    {"DuplicateView": {"can_list", "can_compare", "can_merge", "can_dismiss", "can_merges"}},
+    {"CustomerImportView": {"can_index", "can_import"}},  # Kunden importieren (CSV/XLSX)
 )
 for _view in OWNER_ONLY_WRITE:
     MANAGER_PERMS[_view] = set(READ) & MANAGER_PERMS.get(_view, set(READ))
 # Audit trail admin (revert a row, Gelöschte Einträge, restore, purge): the Owner
 # only; no other role gets any permission of these views.
-OWNER_ONLY_VIEWS = ("HistoryView",)
+OWNER_ONLY_VIEWS = ("HistoryView", "GdprView")  # GdprView: Datenauskunft, Löschen auf Anfrage
 for _perms in (VIEWER_PERMS, EMPLOYEE_PERMS, MANAGER_PERMS):
     for _view in OWNER_ONLY_VIEWS:
         _perms.pop(_view, None)

@@ -89,6 +89,8 @@ EXPECTED: dict[str, dict[str, str]] = {
         "can_list": "OMEV", "can_show": "OMEV", "can_lookup": "OMEV",
         "can_add": "OME", "can_edit": "OME", "can_delete": "OM",
         "can_export": "OME",  # exports take data out of the shop: not the Viewer
+        "can_send_email": "OME",  # "E-Mail senden" from the customer file
+        "send_recall": "OME",  # "Erinnerung senden" on the overdue lens (app/views/lenses.py)
     },
     "CustomerApi": {"can_get": "OMEV", "can_info": "OMEV", "can_post": "OME", "can_put": "OME", "can_delete": "OM"},
     "PetView": {"can_list": "OMEV", "can_show": "OMEV", "can_add": "OME", "can_edit": "OME", "can_delete": "OM"},
@@ -133,6 +135,13 @@ EXPECTED: dict[str, dict[str, str]] = {
     "SettingView": {"can_list": "OM", "can_show": "OM", "can_add": "O", "can_edit": "O", "can_delete": "O"},
     # Audit trail: Gelöschte Einträge, restore, revert to a version, purge old history — the Owner only.
     "HistoryView": {"can_list": "O", "can_restore": "O", "can_revert": "O", "can_purge": "O"},
+    # Dubletten: Manager and Owner find, compare, merge and dismiss; only the Owner undoes a merge.
+    "DuplicateView": {"can_list": "OM", "can_compare": "OM", "can_merge": "OM", "can_dismiss": "OM",
+                      "can_merges": "OM", "can_undo": "O"},
+    # Kunden importieren (CSV/XLSX): upload page, then mapping, preview, import, cancel.
+    "CustomerImportView": {"can_index": "OM", "can_import": "OM"},
+    # Datenschutz: Datenauskunft (JSON/XLSX) and Löschen auf Anfrage — the Owner only.
+    "GdprView": {"can_export_data": "O", "can_erase": "O"},
 }
 # Registered only when FAB_ADD_SECURITY_API is on; decided above, may be absent.
 OPTIONAL_VIEWS = {"PermissionApi", "RoleApi", "UserApi", "GroupApi", "ViewMenuApi", "PermissionViewMenuApi"}

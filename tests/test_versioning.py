@@ -170,6 +170,8 @@ def test_acting_as_restores_previous_user(app, world):
 UNVERSIONED = {
     "CalendarFeed": "holds only the hash of a secret ICS token; a history would keep revoked hashes",
     "ExportFile": "a temporary download of rows that are themselves versioned",
+    "CustomerMerge": "the record of a merge (itself audit data; the merged rows are versioned)",
+    "CustomerErasure": "the record of an erasure: who and when, never what (a history would add nothing)",
 }
 
 

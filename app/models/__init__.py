@@ -4,7 +4,14 @@ classes (create_app does that)."""
 from app.models.bonus import BonusProgram, BonusTransaction
 from app.models.bookings import Booking, BookingStatus
 from app.models.cards import PassCard, PassCardType, PassRedemption
-from app.models.customers import Customer, Document, Pet
+from app.models.customers import (
+    Customer,
+    CustomerErasure,
+    CustomerMerge,
+    Document,
+    DuplicateDismissal,
+    Pet,
+)
 from app.models.exports import ExportFile
 from app.models.invoices import Invoice, InvoiceLine
 from app.models.notifications import NotificationLog
@@ -14,9 +21,9 @@ from app.models.staff import Absence, CalendarFeed, Employee, Location, WorkingH
 
 __all__ = [
     "Absence", "BonusProgram", "BonusTransaction", "Booking", "BookingStatus", "CalendarFeed", "Customer",
-    "Document", "Employee", "ExportFile", "Invoice", "InvoiceLine", "Lens", "Location", "NotificationLog",
-    "PassCard", "PassCardType", "PassRedemption", "Pet", "Resource", "Service", "Setting",
-    "WorkingHours",
+    "CustomerErasure", "CustomerMerge", "Document", "DuplicateDismissal", "Employee", "ExportFile", "Invoice",
+    "InvoiceLine", "Lens", "Location", "NotificationLog", "PassCard", "PassCardType", "PassRedemption", "Pet",
+    "Resource", "Service", "Setting", "WorkingHours",
 ]
 
 # SQLite hands the highest id out again after that row is deleted, and a new row

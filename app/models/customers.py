@@ -6,6 +6,8 @@ from datetime import date, datetime
 from flask_appbuilder import Model
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -14,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -71,6 +74,8 @@ class Customer(Model):
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("ab_user.id", ondelete="SET NULL"), default=_acting_user_id, index=True
     )
+    # Set by "Löschen auf Anfrage" (GDPR erasure): the row stays for statistics, anonymized.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     referred_by: Mapped[Customer | None] = relationship(remote_side=[id])
     pets: Mapped[list[Pet]] = relationship(
@@ -149,3 +154,63 @@ class Document(Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class DuplicateDismissal(Model):
+    """"Keine Dublette": the pair (lower id, higher id) is never proposed again."""
+
+    __tablename__ = "duplicate_dismissal"
+    __versioned__ = {}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_low_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    customer_high_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    dismissed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    dismissed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ab_user.id", ondelete="SET NULL"), default=_acting_user_id
+    )
+
+    __table_args__ = (
+        UniqueConstraint("customer_low_id", "customer_high_id", name="uq_duplicate_dismissal_pair"),
+        CheckConstraint("customer_low_id < customer_high_id", name="ck_duplicate_dismissal_order"),
+    )
+
+
+class CustomerMerge(Model):
+    """One merge of two customers: what was moved from the removed customer to the kept
+    one and which empty fields of the kept one were filled — enough for the undo. The
+    removed customer's data lives on in its version rows (restored by the undo)."""
+
+    __tablename__ = "customer_merge"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kept_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    removed_id: Mapped[int] = mapped_column(Integer, index=True)  # no FK: that row is deleted
+    moved: Mapped[dict] = mapped_column(JSON, default=dict)  # {"booking": [ids], ...}
+    filled: Mapped[list] = mapped_column(JSON, default=list)  # field names filled on the kept customer
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger)  # Continuum transaction of the merge
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    merged_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ab_user.id", ondelete="SET NULL"), default=_acting_user_id
+    )
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+
+    kept: Mapped[Customer | None] = relationship(foreign_keys=[kept_id])
+
+    __table_args__ = (CheckConstraint("kept_id IS NULL OR kept_id <> removed_id", name="ck_customer_merge_pair"),)
+
+
+class CustomerErasure(Model):
+    """"Löschen auf Anfrage" was carried out: who and when — never what was erased.
+    `retained` names what the law obliges the business to keep (ids and reasons only)."""
+
+    __tablename__ = "customer_erasure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    erased_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ab_user.id", ondelete="SET NULL"), default=_acting_user_id
+    )
+    retained: Mapped[list] = mapped_column(JSON, default=list)  # [{"table": "invoice", "id": 3, "reason": "..."}]

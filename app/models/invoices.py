@@ -42,6 +42,10 @@ class Invoice(Model):
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(Text)
+    # The addressee as issued (name, address lines): an issued invoice keeps it even when
+    # the customer is later anonymized on request (§ 14 UStG).
+    recipient_name: Mapped[str | None] = mapped_column(String(200))
+    recipient_address: Mapped[str | None] = mapped_column(Text)
 
     customer: Mapped[Customer] = relationship()
     cancels: Mapped[Invoice | None] = relationship(remote_side=[id])
@@ -67,6 +71,16 @@ class Invoice(Model):
     @property
     def total_gross(self) -> Decimal:
         return sum((line.gross for line in self.lines), Decimal("0.00"))
+
+    def keep_recipient(self) -> None:
+        """Copy the customer's name and address onto the invoice, unless it has them already
+        (issuing does it; an erasure on request does it for an invoice issued without)."""
+        customer = self.customer
+        if self.recipient_name is not None or customer is None:
+            return
+        self.recipient_name = customer.full_name
+        town = " ".join(part for part in (customer.postal_code, customer.city) if part)
+        self.recipient_address = "\n".join(part for part in (customer.street, town) if part) or None
 
     def __str__(self) -> str:
         return self.number or _("Entwurf #%(id)s", id=self.id)

@@ -26,11 +26,16 @@ class Lens(Model):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
     shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     builtin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # A built-in lens's stable key ("overdue", "duplicates" …): its rows come from code.
+    builtin_key: Mapped[str | None] = mapped_column(String(40))
 
     owner = relationship("User")
     roles = relationship("Role", secondary=lens_role)
 
-    __table_args__ = (UniqueConstraint("owner_id", "view_name", "name", name="uq_lens_owner_view_name"),)
+    __table_args__ = (
+        UniqueConstraint("owner_id", "view_name", "name", name="uq_lens_owner_view_name"),
+        UniqueConstraint("builtin_key", name="uq_lens_builtin_key"),
+    )
 
     def __str__(self) -> str:
         return self.name

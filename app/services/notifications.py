@@ -18,7 +18,13 @@ NOTIFICATION_KINDS = {
     "booking_cancelled": _l("Absage"),
     "booking_moved": _l("Terminänderung"),
     "reminder": _l("Erinnerung"),
+    "message": _l("Nachricht an Kund:in"),
+    "recall": _l("Wiederbesuch-Erinnerung"),
 }
+# Kinds that are advertising in the sense of § 7 UWG: only with the customer's e-mail consent.
+CONSENT_KINDS = {"recall"}
+MAX_SUBJECT = 200
+MAX_BODY = 10_000
 SEND_JOB = "app.jobs.notifications.send_notification"
 
 
@@ -56,4 +62,34 @@ def queue_booking_notification(session: Session, booking: Booking, kind: str) ->
     session.add(entry)
     session.flush()  # the job carries the id; after the commit no SQL may run
     enqueue_after_commit(session, SEND_JOB, entry.id, queue="notifications")
+    return entry
+
+
+class MessageRefused(ValueError):
+    """A customer message cannot be sent; the text says why (German, for the user)."""
+
+
+def queue_customer_message(session: Session, customer, kind: str, subject: str, body: str) -> NotificationLog:
+    """Record an e-mail of `kind` to `customer` as queued and enqueue its sending after the
+    commit. Subject and body travel with the job only (Redis), never into the database.
+    Raises MessageRefused (German text) without e-mail address, consent (CONSENT_KINDS)
+    or text."""
+    if kind not in NOTIFICATION_KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    subject, body = (subject or "").strip(), (body or "").strip()
+    if customer is None or not customer.email:
+        raise MessageRefused(_("Für diese Kund:in ist keine E-Mail-Adresse hinterlegt."))
+    if customer.erased_at is not None:
+        raise MessageRefused(_("Diese Kund:in wurde auf Anfrage gelöscht."))
+    if kind in CONSENT_KINDS and not customer.consent_email:
+        raise MessageRefused(_("Diese Kund:in hat keine Einwilligung für E-Mails gegeben."))
+    if not subject or not body:
+        raise MessageRefused(_("Bitte Betreff und Text angeben."))
+    if len(subject) > MAX_SUBJECT or len(body) > MAX_BODY:
+        raise MessageRefused(_("Betreff oder Text ist zu lang."))
+    entry = NotificationLog(kind=kind, channel="email", recipient=customer.email, customer=customer,
+                            status="queued")
+    session.add(entry)
+    session.flush()
+    enqueue_after_commit(session, SEND_JOB, entry.id, subject, body, queue="notifications")
     return entry

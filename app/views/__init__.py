@@ -7,13 +7,17 @@ from app.views.bonus import BonusProgramView, BonusTransactionView
 from app.views.bookings import BookingApi, BookingStatusView, BookingView
 from app.views.calendar import CalendarView, MyCalendarView
 from app.views.cards import PassCardTypeView, PassCardView, PassRedemptionView
+from app.views.customer_import import CustomerImportView
 from app.views.customers import CustomerApi, CustomerView, DocumentView, PetApi, PetView
+from app.views.duplicates import DuplicateView
 from app.views.export import ExportFileView
+from app.views.gdpr import GdprView
 from app.views.history import HistoryView
 from app.views.invoices import InvoiceLineView, InvoiceView
+from app.views.lenses import LensView, register_lens_templates
 from app.views.notifications import NotificationLogView
 from app.views.services import ResourceView, ServiceApi, ServiceView
-from app.views.settings import LensView, SettingView
+from app.views.settings import SettingView
 from app.views.staff import AbsenceView, EmployeeView, LocationView, WorkingHoursView
 from app.views.status import OpenRequestsView
 
@@ -31,6 +35,8 @@ MENU = [
     (DocumentView, N_("Dokumente"), "fa-file", N_("Kunden")),
     (NotificationLogView, N_("Benachrichtigungen"), "fa-envelope", N_("Kunden")),
     (LensView, N_("Linsen"), "fa-filter", N_("Kunden")),
+    (DuplicateView, N_("Dubletten"), "fa-clone", N_("Kunden")),
+    (CustomerImportView, N_("Kunden importieren"), "fa-upload", N_("Kunden")),
     (BookingView, N_("Termine"), "fa-calendar", N_("Termine")),
     (CalendarView, N_("Kalender"), "fa-calendar-o", N_("Termine")),
     (MyCalendarView, N_("Mein Kalender"), "fa-calendar-check-o", N_("Termine")),
@@ -51,11 +57,12 @@ MENU = [
     (SettingView, N_("Betriebseinstellungen"), "fa-cog", N_("Einstellungen")),
     (HistoryView, N_("Gelöschte Einträge"), "fa-trash", N_("Einstellungen")),
 ]
-VIEWS_WITHOUT_MENU = [PassRedemptionView, InvoiceLineView]
+VIEWS_WITHOUT_MENU = [PassRedemptionView, InvoiceLineView, GdprView]
 APIS = [CustomerApi, PetApi, BookingApi, ServiceApi]
 
 
 def register_views(appbuilder) -> None:
+    register_lens_templates()  # the lens tabs above the lists
     for view, name, icon, category in MENU:
         appbuilder.add_view(view, name, icon=icon, category=category, label=_l(name), category_label=_l(category))
     for view in VIEWS_WITHOUT_MENU:

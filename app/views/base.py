@@ -228,10 +228,13 @@ class SecureModelView(HistoryMixin, WriteCheckMixin, ModelView):
 
     @property
     def _related_views(self):
-        """Related lists the current user may list; FAB itself shows all of them."""
+        """Related lists the current user may list, in the order of `related_views` (FAB
+        collects them in the order the views were registered) — FAB itself shows all."""
         views = self.__dict__.setdefault("_all_related_views", [])
         if not has_request_context():
-            return views
+            return views  # the list itself: FAB appends to it while registering views
+        order = {cls: index for index, cls in enumerate(self.related_views or [])}
+        views = sorted(views, key=lambda view: order.get(type(view), len(order)))
         sm = self.appbuilder.sm
         return [view for view in views if sm.has_access("can_list", view.class_permission_name)]
 

@@ -67,6 +67,7 @@ class PassRedemptionView(SecureModelView):
 class PassCardView(SecureModelView):
     datamodel = EagerInterface(PassCard, eager=("type", "customer"))
     list_title = _l("Mehrfachkarten")
+    list_template = "terminbuch/lens_list.html"  # lens tabs above the list
     show_title = add_title = edit_title = _l("Mehrfachkarte")
     list_columns = ["customer", "type", "units_total", "units_used", "purchased_at", "expires_at"]
     order_columns = ["units_total", "units_used", "purchased_at", "expires_at"]

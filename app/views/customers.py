@@ -15,16 +15,18 @@ from app.views.base import LookupMixin, SecureApi, SecureModelView, ajax_field
 from app.views.bonus import BonusTransactionView
 from app.views.bookings import BookingView
 from app.views.cards import PassCardView
+from app.views.customer_file import CustomerFileMixin
 from app.views.customer_metrics import (
     ACTIVE_SEARCH_FIELD,
     FILTER_COLUMN,
     ActiveCustomersMixin,
-    CustomerMetricsInterface,
 )
 from app.views.documents import DocumentRoutesMixin
 from app.views.export import ExportMixin
 from app.views.interface import EagerInterface
 from app.views.invoices import InvoiceView
+from app.views.lenses import FILTER_COLUMN as LENS_COLUMN
+from app.views.lenses import LENS_SEARCH_FIELD, CustomerLensInterface, CustomerLensMixin
 from app.views.notifications import NotificationLogView
 from app.views.validators import UniqueValue, blank_to_none, checkbox, stripped
 
@@ -56,6 +58,7 @@ CUSTOMER_LABELS = {
     "referred_by": _l("Empfohlen von"),
     "created_at": _l("Angelegt am"),
     "geocode_status": _l("Geokodierung"),
+    "erased_at": _l("Auf Anfrage gelöscht am"),
 }
 
 
@@ -98,8 +101,9 @@ class DocumentView(DocumentRoutesMixin, SecureModelView):
     formatters_columns = {"uploaded_at": fmt_datetime}
 
 
-class CustomerView(ActiveCustomersMixin, ExportMixin, LookupMixin, SecureModelView):
-    datamodel = CustomerMetricsInterface(Customer)
+class CustomerView(CustomerLensMixin, CustomerFileMixin, ActiveCustomersMixin, ExportMixin, LookupMixin,
+                   SecureModelView):
+    datamodel = CustomerLensInterface(Customer)  # + the `lens` filter of the built-in lenses
     list_title = _l("Kunden")
     show_title = _l("Kundenakte")
     add_title = _l("Kund:in anlegen")
@@ -107,9 +111,9 @@ class CustomerView(ActiveCustomersMixin, ExportMixin, LookupMixin, SecureModelVi
     list_columns = ["display_name", "email", "phone", "postal_code", "city", "created_at"]
     order_columns = ["email", "phone", "postal_code", "city", "created_at"]
     search_columns = [
-        "last_name", "first_name", "email", "phone", "postal_code", "city", "emoji_marker", FILTER_COLUMN,
+        "last_name", "first_name", "email", "phone", "postal_code", "city", "emoji_marker", FILTER_COLUMN, LENS_COLUMN,
     ]
-    search_form_extra_fields = {FILTER_COLUMN: ACTIVE_SEARCH_FIELD}
+    search_form_extra_fields = {FILTER_COLUMN: ACTIVE_SEARCH_FIELD, LENS_COLUMN: LENS_SEARCH_FIELD}
     base_order = ("last_name", "asc")
     add_columns = edit_columns = [
         "first_name", "last_name", "emoji_marker", "email", "phone", "street", "postal_code",
@@ -150,7 +154,7 @@ class CustomerView(ActiveCustomersMixin, ExportMixin, LookupMixin, SecureModelVi
         BookingView, PassCardView, PetView, BonusTransactionView, InvoiceView, DocumentView,
         NotificationLogView,
     ]
-    show_template = "appbuilder/general/model/show_cascade.html"
+    show_template = "terminbuch/customer_show.html"  # tabs Stammdaten … Verlauf, actions above
     lookup_columns = [Customer.last_name, Customer.first_name, Customer.email, Customer.phone]
     lookup_order = [Customer.last_name, Customer.first_name]
 

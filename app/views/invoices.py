@@ -51,6 +51,7 @@ class InvoiceView(SecureModelView):
     label_columns = {
         "number": _l("Nummer"), "customer": _l("Kund:in"), "status": _l("Status"), "created_at": _l("Erstellt am"),
         "issued_at": _l("Ausgestellt am"), "paid_at": _l("Bezahlt am"), "note": _l("Hinweis"),
+        "recipient_name": _l("Rechnungsempfänger:in"), "recipient_address": _l("Anschrift der Empfänger:in"),
         "year": _l("Jahr"), "sequence": _l("Laufende Nummer"), "cancels": _l("Storniert Rechnung"),
     }
     formatters_columns = {
