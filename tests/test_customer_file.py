@@ -40,6 +40,7 @@ def test_owner_sees_every_tab_in_the_order_of_the_file(owner, world):
     html = owner.get(f"/customerview/show/{world.customer1}").get_data(as_text=True)
     assert tab_names(html) == TABS
     assert 'id="action-email"' in html and 'id="action-invoice"' in html
+    assert f'id="action-edit" href="/customerview/edit/{world.customer1}"' in html
 
 
 def test_employee_sees_only_the_tabs_of_their_role(employee, world):
@@ -52,7 +53,18 @@ def test_employee_sees_only_the_tabs_of_their_role(employee, world):
 def test_viewer_gets_no_actions(viewer, world):
     html = viewer.get(f"/customerview/show/{world.customer1}").get_data(as_text=True)
     assert "action-email" not in html and "action-invoice" not in html
+    assert "action-edit" not in html  # read only
+    assert "action-edit" not in viewer.get(f"/bookingview/show/{world.booking1}").get_data(as_text=True)
     assert viewer.get(f"/customerview/email/{world.customer1}").status_code == 403
+
+
+def test_every_detail_page_has_an_edit_button_for_who_may_edit(owner, employee, world):
+    page = owner.get(f"/bookingview/show/{world.booking1}").get_data(as_text=True)
+    assert f'id="action-edit" href="/bookingview/edit/{world.booking1}"' in page
+    page = employee.get(f"/bookingview/show/{world.booking1}").get_data(as_text=True)
+    assert 'id="action-edit"' in page
+    page = employee.get(f"/employeeview/show/{world.employee1}").get_data(as_text=True)
+    assert 'id="action-edit"' not in page  # an Employee does not edit staff records
 
 
 def test_email_goes_through_the_notification_path_and_the_text_is_not_stored(
@@ -117,22 +129,45 @@ def test_email_follows_the_row_rules_and_needs_csrf(app, employee, world):
     assert messages_of(app, world.customer1) == [] and messages_of(app, world.customer2) == []
 
 
-def test_invoice_button_hands_the_customer_to_the_invoice_form(app, owner, world):
+def test_invoice_button_opens_a_draft_for_the_customer_after_a_confirmation(app, owner, world):
     html = owner.get(f"/customerview/show/{world.customer1}").get_data(as_text=True)
     url = re.search(r'id="action-invoice" href="([^"]+)"', html).group(1).replace("&amp;", "&")
-    form = owner.get(url)
-    assert form.status_code == 200
-    response = post_form(owner, url, {"note": "aus der Kundenakte"})
-    assert response.status_code == 302
+    page = owner.get(url).get_data(as_text=True)
+    assert "Neue Rechnung (Entwurf) für" in page and "⭐ Anna Berg" in page
+
+    def drafts() -> list[int]:
+        with app.app_context():
+            return list(db.session.scalars(sa.select(Invoice.id).where(Invoice.customer_id == world.customer1)))
+
+    before = drafts()
+    response = post_form(owner, "/invoiceview/draft", {"customer": world.customer1}, form_url=url)
+    [new] = set(drafts()) - set(before)
+    try:
+        assert response.status_code == 302 and response.location.endswith(f"/invoiceview/show/{new}")
+        with app.app_context():
+            invoice = db.session.get(Invoice, new)
+            assert (invoice.status, invoice.number) == ("draft", None)
+    finally:
+        with app.app_context():
+            db.session.delete(db.session.get(Invoice, new))
+            db.session.commit()
+
+
+def test_invoice_draft_refuses_a_missing_or_hidden_customer(app, owner, manager, employee, world):
+    before = drafts_count(app)
+    form_url = f"/invoiceview/draft?customer={world.customer1}"
+    response = post_form(owner, "/invoiceview/draft", {"customer": ""}, form_url=form_url)
+    assert response.status_code == 200 and "Bitte eine Kund:in wählen." in response.get_data(as_text=True)
+    response = post_form(owner, "/invoiceview/draft", {"customer": "987654321"}, form_url=form_url)
+    assert "Bitte eine Kund:in wählen." in response.get_data(as_text=True)
+    assert employee.get(f"/invoiceview/draft?customer={world.customer1}").status_code == 403
+    assert owner.post("/invoiceview/draft", data={"customer": world.customer1}).status_code == 400  # no CSRF
+    assert drafts_count(app) == before
+
+
+def drafts_count(app) -> int:
     with app.app_context():
-        invoice = db.session.scalar(sa.select(Invoice).where(Invoice.note == "aus der Kundenakte"))
-        try:
-            assert invoice is not None and invoice.customer_id == world.customer1
-            assert invoice.status == "draft"
-        finally:
-            if invoice is not None:
-                db.session.delete(invoice)
-                db.session.commit()
+        return db.session.scalar(sa.select(sa.func.count()).select_from(Invoice))
 
 
 def test_emoji_marker_stands_next_to_the_name_in_list_select_and_exports(owner, world):

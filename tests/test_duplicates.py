@@ -5,6 +5,7 @@ the service and over HTTP with the role rules."""
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -13,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import post_form
-from tests.helpers_perm import session_csrf
+from tests.helpers_perm import pop_flashes, session_csrf
 
 _slot = itertools.count()
 
@@ -441,6 +442,10 @@ def test_merge_and_undo_over_http(app, client_for, merge_case):
     before = rows_by_customer(app, [a, b])
     manager = client_for("Manager")
     compare = f"/dubletten/compare/?a={a}&b={b}"
+    # before the merge the page names what the other customer has filled differently (not taken over)
+    page = manager.get(compare).get_data(as_text=True)
+    lost_a = re.search(rf'id="lost-{a}">([^<]*)<', page).group(1)
+    assert "Nachname" in lost_a and "Notizen" in lost_a and "E-Mail" not in lost_a  # e-mail: filled, not lost
     # no CSRF token: refused, nothing changed
     assert manager.post("/dubletten/merge/", data={"a": a, "b": b, "kept": a}).status_code == 400
     # no choice of the kept customer: the page again with a German error
@@ -453,6 +458,7 @@ def test_merge_and_undo_over_http(app, client_for, merge_case):
 
     response = post_form(manager, "/dubletten/merge/", {"a": a, "b": b, "kept": b}, form_url=compare)
     assert response.status_code == 302 and response.location.endswith(f"/customerview/show/{b}")
+    assert any(f"(#{a}) wurde mit" in text and f"(#{b})" in text for _c, text in pop_flashes(manager))
     with app.app_context():
         assert db.session.get(Customer, a) is None
         merge_id = db.session.scalar(sa.select(CustomerMerge.id).where(CustomerMerge.removed_id == a))
@@ -556,3 +562,29 @@ def test_undo_of_an_earlier_merge_waits_for_the_later_one(app, people):
         undo_merge(db.session, first)
         db.session.commit()
         assert all(db.session.get(Customer, pk) is not None for pk in (a, b, c))
+
+
+def test_an_issued_invoice_keeps_its_addressee_when_its_customer_is_merged_away(app, merge_case):
+    from app.extensions import db
+    from app.jobs.base import acting_as
+    from app.models import Invoice
+    from app.services.duplicates import merge_customers, undo_merge
+
+    a, b = merge_case["a"], merge_case["b"]
+    with app.app_context(), acting_as("manager"):
+        issued = Invoice(customer_id=b, status="issued", year=2041, sequence=9041 + a % 1000,
+                         number=f"2041-{a:06d}", issued_at=datetime(2041, 1, 2, tzinfo=timezone.utc))
+        db.session.add(issued)
+        db.session.commit()
+        merge = merge_customers(db.session, a, b)
+        db.session.commit()
+        db.session.refresh(issued)
+        assert issued.customer_id == a
+        assert issued.recipient_name == "Rosalinde Hufnagl"
+        assert issued.recipient_address == "Hauptstr. 1\n79098 Freiburg"
+        undo_merge(db.session, merge.id)
+        db.session.commit()
+        db.session.refresh(issued)
+        assert issued.customer_id == b and issued.recipient_name == "Rosalinde Hufnagl"
+        db.session.delete(issued)
+        db.session.commit()

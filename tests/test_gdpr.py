@@ -264,6 +264,7 @@ def test_erasure_leaves_no_personal_data_in_any_table(app, world, owner, marked)
     assert response.status_code == 302 and response.location.endswith(url)
     report = html(owner.get(url))
     assert "Löschbericht" in report and marked.issued_number in report and RETENTION in report
+    assert "Gesetzlich aufzubewahrende Rechnungen sind unverändert geblieben." in report  # the flash
     assert marked.marker not in report
 
     # the scan: markers only in the retained issued invoice, its lines and their history

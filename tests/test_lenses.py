@@ -148,6 +148,14 @@ def test_overdue_lens_lists_exactly_the_overdue_regulars(owner, data, world):
     assert shown == {data["overdue"], data["colleague"]}
 
 
+def test_overdue_lens_says_why_each_customer_is_listed(owner, data):
+    html = owner.get(f"/customerview/list/?{lens_url('overdue')}&psize_CustomerView=100").get_data(as_text=True)
+    assert "Letzter Besuch" in html and "Üblicher Abstand" in html
+    row = html.split(f'href="/customerview/show/{data["overdue"]}"', 1)[1].split("</tr>", 1)[0]
+    assert "30 Tage" in row  # the median of the gaps 30/30/30
+    assert "Letzter Besuch" not in owner.get("/customerview/list/").get_data(as_text=True)
+
+
 def test_overdue_service_applies_the_row_rules(app, data, world):
     from flask import g
 
@@ -503,10 +511,11 @@ def test_recall_action_only_on_the_overdue_lens(owner, data):
 
 def test_recall_queues_e_mails_and_refuses_without_consent(app, owner, data, rq_queues):
     ids = [data["overdue"], data["colleague"], data["recent"], data["two"]]
-    owner.get(f"/customerview/list/?{lens_url('overdue')}")  # the page the action returns to
+    owner.get("/customerview/list/")  # whatever came before: the action returns to the overdue list
     response = owner.post("/customerview/action_post", data={
         "action": "send_recall", "rowid": [str(pk) for pk in ids], "csrf_token": session_csrf(owner)})
     assert response.status_code == 302
+    assert response.location.endswith(f"/customerview/list/?{lens_url('overdue')}")
     flashes = [text for _c, text in pop_flashes(owner)]
     assert any("Erinnerung an 1 Kund:in(nen) in den Versand gegeben." in text for text in flashes)
     assert any("keine Einwilligung für E-Mails" in text and "Probe colleague" in text for text in flashes)

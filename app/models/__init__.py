@@ -31,3 +31,10 @@ __all__ = [
 # AUTOINCREMENT never reuses an id. PostgreSQL sequences never do anyway.
 for _name in __all__:
     globals()[_name].__table__.dialect_kwargs["sqlite_autoincrement"] = True
+
+
+def model_for_table(table) -> type | None:
+    """The mapped class of a table (None for a plain table such as an association)."""
+    from flask_appbuilder import Model
+
+    return next((mapper.class_ for mapper in Model.registry.mappers if mapper.local_table is table), None)

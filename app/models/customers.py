@@ -39,7 +39,33 @@ EMOJI_MARKERS = {
     "🐕": _l("Hundekunde"),
 }
 EMOJI_MAX_LENGTH = 8
-GEOCODE_STATUSES = ("ok", "not_found", "error", "approx")
+# The German names of the customer fields, for every screen (forms, lists, import, compare).
+CUSTOMER_LABELS = {
+    "display_name": _l("Name"),
+    "first_name": _l("Vorname"),
+    "last_name": _l("Nachname"),
+    "emoji_marker": _l("Markierung"),
+    "email": _l("E-Mail"),
+    "phone": _l("Telefon"),
+    "street": _l("Straße"),
+    "postal_code": _l("PLZ"),
+    "city": _l("Ort"),
+    "country": _l("Land"),
+    "birth_date": _l("Geburtsdatum"),
+    "notes": _l("Notizen"),
+    "consent_email": _l("Einwilligung E-Mail"),
+    "consent_sms": _l("Einwilligung SMS"),
+    "consent_at": _l("Einwilligung am"),
+    "referred_by": _l("Empfohlen von"),
+    "created_at": _l("Angelegt am"),
+    "geocode_status": _l("Geokodierung"),
+    "erased_at": _l("Auf Anfrage gelöscht am"),
+    "lat": _l("Breitengrad"),
+    "lon": _l("Längengrad"),
+    "geocoded_at": _l("Geokodiert am"),
+}
+GEOCODE_STATUSES = {"ok": _l("gefunden"), "not_found": _l("nicht gefunden"), "error": _l("Fehler"),
+                    "approx": _l("ungefähr")}
 
 
 class Customer(Model):

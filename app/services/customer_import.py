@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.formatting import business_tz
 from app.models import Customer
-from app.models.customers import EMOJI_MAX_LENGTH
+from app.models.customers import CUSTOMER_LABELS, EMOJI_MAX_LENGTH
 from app.models.types import utcnow
 from app.services.duplicates import REASON_EMAIL, CustomerIndex, matches_for
 from app.services.phone import COUNTRY_CODES, normalize_phone
@@ -51,21 +51,10 @@ CLAIMED = ".importing"  # suffix of a file whose import is running
 
 SKIP = ""
 # Target fields in the order of the mapping select.
-FIELDS: dict[str, Any] = {
-    "first_name": _l("Vorname"),
-    "last_name": _l("Nachname"),
-    "email": _l("E-Mail"),
-    "phone": _l("Telefon"),
-    "street": _l("Straße"),
-    "postal_code": _l("PLZ"),
-    "city": _l("Ort"),
-    "country": _l("Land"),
-    "birth_date": _l("Geburtsdatum"),
-    "notes": _l("Notizen"),
-    "emoji_marker": _l("Markierung"),
-    "consent_email": _l("Einwilligung E-Mail"),
-    "consent_sms": _l("Einwilligung SMS"),
-}
+FIELDS: dict[str, Any] = {key: CUSTOMER_LABELS[key] for key in (
+    "first_name", "last_name", "email", "phone", "street", "postal_code", "city", "country", "birth_date", "notes",
+    "emoji_marker", "consent_email", "consent_sms",
+)}
 REQUIRED = ("first_name", "last_name")
 
 # Header names (normalized: lower case, umlauts spelled out, no blanks or punctuation) per field.

@@ -26,7 +26,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from app.extensions import acting_user_id
-from app.models import Customer, CustomerMerge, DuplicateDismissal
+from app.models import Customer, CustomerMerge, DuplicateDismissal, Invoice, model_for_table
 from app.models.types import utcnow
 from app.services.phone import normalize_phone
 from app.services.phonetics import cologne, fold
@@ -379,13 +379,6 @@ def reference_key(table: Table, column: str) -> str:
     return table.name if column == "customer_id" else f"{table.name}.{column}"
 
 
-def _mapped_class(table: Table) -> type | None:
-    for mapper in Model.registry.mappers:
-        if mapper.local_table is table:
-            return mapper.class_
-    return None
-
-
 def related_counts(session: Session, customer_id: int) -> dict[str, int]:
     """How many rows of each referencing table point at the customer (what a merge moves)."""
     from sqlalchemy import func
@@ -455,7 +448,7 @@ def _move_rows(session: Session, table: Table, column: str, from_id: int, to_id:
                ids: list[int] | None = None) -> list[int]:
     """Point `column` of the rows (all referencing `from_id`, or `ids`) at `to_id` through the
     ORM, so Continuum records the change; returns the ids moved."""
-    cls = _mapped_class(table)
+    cls = model_for_table(table)
     if cls is None:  # a plain table: no history to keep
         where = table.c.id.in_(ids) if ids is not None else table.c[column] == from_id
         moved = list(session.scalars(select(table.c.id).where(where)))
@@ -475,6 +468,9 @@ def merge_customers(session: Session, kept_id: int, removed_id: int) -> Customer
     kept, removed = _check_mergeable(session, kept_id, removed_id)
     fill = fill_plan(kept, removed)
     moved: dict[str, list] = {}
+    for invoice in session.scalars(select(Invoice).where(Invoice.customer_id == removed_id,
+                                                         Invoice.status != "draft")):
+        invoice.keep_recipient()  # an issued invoice keeps the addressee it was issued to
     with session.no_autoflush:
         for table, column in customer_references():
             key = reference_key(table, column)

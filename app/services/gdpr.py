@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy_continuum import versioning_manager
 
-from app.models import Customer, CustomerErasure, CustomerMerge, Invoice
+from app.models import Customer, CustomerErasure, CustomerMerge, Invoice, model_for_table
 from app.models.types import aware_utc, utcnow
 
 RETENTION_REASON = "Aufbewahrungspflicht 10 Jahre (§ 147 AO, § 14b UStG)"
@@ -278,11 +278,6 @@ def _customer_values(customer_id: int) -> dict[str, Any]:
     }
 
 
-def _mapped(name: str) -> type | None:
-    table = _tables()[name]
-    return next((m.class_ for m in Model.registry.mappers if m.local_table is table), None)
-
-
 def retained_invoices(session: Session, customer_id: int) -> list[Invoice]:
     """Issued and cancelled invoices: kept untouched under the retention duty."""
     return list(session.scalars(select(Invoice).where(Invoice.customer_id == customer_id,
@@ -358,7 +353,7 @@ def erase_customer(session: Session, customer_id: int) -> CustomerErasure:
             setattr(customer, name, value)
         customer.erased_at = utcnow()
         for name in reversed(list(scope.links)):  # children first: a draft's lines before the draft
-            rule, cls = ERASE[name], _mapped(name)
+            rule, cls = ERASE[name], model_for_table(_tables()[name])
             if name == CUSTOMER_TABLE or not (rule.values or rule.delete):
                 continue
             table = scope.tables[name]

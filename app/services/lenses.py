@@ -168,6 +168,15 @@ def overdue_customer_ids(session: Session, now: datetime | None = None) -> list[
     return sorted(cid for cid, days in _visit_dates(session, now).items() if is_overdue(days, today))
 
 
+def overdue_details(session: Session, now: datetime | None = None) -> dict[int, tuple[date, int]]:
+    """Overdue customer id → (last visit, usual gap in days): why the customer is listed."""
+    now = _now(now)
+    today = to_local(now).date()
+    return {cid: (days[-1], round(statistics.median(
+                [(later - earlier).days for earlier, later in itertools.pairwise(days)])))
+            for cid, days in _visit_dates(session, now).items() if is_overdue(days, today)}
+
+
 def lens_clause(session: Session, key: str, may_see_cards: bool, now: datetime | None = None):
     """The WHERE clause on Customer of a built-in filter key; an unknown key matches nothing."""
     now = _now(now)

@@ -132,17 +132,6 @@ class BookingHistoryInterface(EagerInterface):
     }
     order_aliases = {"customer": "customer.last_name"}
 
-    def get_filters(self, search_columns=None, search_filters=None):
-        filters = super().get_filters(search_columns, search_filters)
-        custom = {col: [cls(col, self) for cls in classes] for col, classes in self.custom_filters.items()}
-        # the URL's `_flt_<n>_<col>` indexes _all_filters, the search form lists _search_filters
-        filters._all_filters = {**filters._all_filters, **custom}
-        filters._search_filters = {
-            **filters._search_filters,
-            **{col: flts for col, flts in custom.items() if col in (search_columns or [])},
-        }
-        return filters
-
     def apply_order_by(self, query, order_column, order_direction, *args, **kwargs):
         return super().apply_order_by(
             query, self.order_aliases.get(order_column, order_column), order_direction, *args, **kwargs

@@ -43,7 +43,7 @@ class CustomerFileMixin:
         return {
             "email": url_for(f"{type(self).__name__}.send_email", pk=pk) if can_mail else None,
             "email_missing": customer is not None and not customer.email,
-            "invoice": url_for("InvoiceView.add", _flt_0_customer=pk)
+            "invoice": url_for("InvoiceView.draft", customer=pk)
             if sm.has_access("can_add", "InvoiceView") else None,
             "erased": customer is not None and customer.erased_at is not None,
         }

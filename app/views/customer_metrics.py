@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask import url_for
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import false
 from wtforms import SelectField
@@ -15,6 +14,7 @@ from app.extensions import db
 from app.models import Customer
 from app.models.services import SERVICE_CATEGORIES
 from app.services.metrics import ALL, TOTAL, active_customer_counts, active_customer_ids
+from app.views.interface import EagerInterface
 
 FILTER_COLUMN = "active_category"
 
@@ -35,16 +35,10 @@ class ActiveCategoryFilter(BaseFilter):
         return query.filter(false())
 
 
-class CustomerMetricsInterface(SQLAInterface):
-    """SQLAInterface with the `active_category` filter (not a column of the model)."""
+class CustomerMetricsInterface(EagerInterface):
+    """The customer list's data model with the `active_category` filter (not a column of the model)."""
 
-    def get_filters(self, search_columns=None, search_filters=None):
-        filters = super().get_filters(search_columns, search_filters)
-        custom = {FILTER_COLUMN: [ActiveCategoryFilter(FILTER_COLUMN, self)]}
-        filters._all_filters = {**filters._all_filters, **custom}
-        if FILTER_COLUMN in (search_columns or []):
-            filters._search_filters = {**filters._search_filters, **custom}
-        return filters
+    custom_filters = {FILTER_COLUMN: (ActiveCategoryFilter,)}
 
 
 def active_filter_url(key: str) -> str:

@@ -9,7 +9,7 @@ from wtforms.validators import Email, Length, Optional
 
 from app.formatting import fmt_date, fmt_datetime
 from app.models import Customer, Document, Pet
-from app.models.customers import EMOJI_MARKERS, EMOJI_MAX_LENGTH
+from app.models.customers import CUSTOMER_LABELS, EMOJI_MARKERS, EMOJI_MAX_LENGTH, GEOCODE_STATUSES
 from app.services.phone import phone_link
 from app.views.base import LookupMixin, SecureApi, SecureModelView, ajax_field
 from app.views.bonus import BonusTransactionView
@@ -39,27 +39,6 @@ def _emoji_marker_description() -> str:
     return _("Ein Emoji vor dem Namen: %(markers)s", markers=markers)
 
 
-CUSTOMER_LABELS = {
-    "display_name": _l("Name"),
-    "first_name": _l("Vorname"),
-    "last_name": _l("Nachname"),
-    "emoji_marker": _l("Markierung"),
-    "email": _l("E-Mail"),
-    "phone": _l("Telefon"),
-    "street": _l("Straße"),
-    "postal_code": _l("PLZ"),
-    "city": _l("Ort"),
-    "country": _l("Land"),
-    "birth_date": _l("Geburtsdatum"),
-    "notes": _l("Notizen"),
-    "consent_email": _l("Einwilligung E-Mail"),
-    "consent_sms": _l("Einwilligung SMS"),
-    "consent_at": _l("Einwilligung am"),
-    "referred_by": _l("Empfohlen von"),
-    "created_at": _l("Angelegt am"),
-    "geocode_status": _l("Geokodierung"),
-    "erased_at": _l("Auf Anfrage gelöscht am"),
-}
 
 
 class PetView(SecureModelView):
@@ -144,6 +123,7 @@ class CustomerView(CustomerLensMixin, CustomerFileMixin, ActiveCustomersMixin, E
     }
     formatters_columns = {
         "created_at": fmt_datetime, "birth_date": fmt_date, "consent_at": fmt_datetime, "phone": phone_link,
+        "geocode_status": lambda status: GEOCODE_STATUSES.get(status, status or ""),
     }
     add_form_extra_fields = edit_form_extra_fields = {
         "referred_by": ajax_field(_l("Empfohlen von"), Customer, "referred_by", CUSTOMER_LOOKUP, required=False),

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.formatting import fmt_date, fmt_datetime
 from app.models import Customer, CustomerMerge
+from app.models.customers import CUSTOMER_LABELS
 from app.security import restrict, row_predicate
 from app.services.duplicates import (
     candidate_pairs,
@@ -48,24 +49,7 @@ KIND_LABELS = {
     "duplicate_dismissal.customer_low_id": _l("„Keine Dublette“-Vermerke"),
     "duplicate_dismissal.customer_high_id": _l("„Keine Dublette“-Vermerke"),
 }
-FIELD_LABELS = {
-    "first_name": _l("Vorname"),
-    "last_name": _l("Nachname"),
-    "emoji_marker": _l("Markierung"),
-    "email": _l("E-Mail"),
-    "phone": _l("Telefon"),
-    "street": _l("Straße"),
-    "postal_code": _l("PLZ"),
-    "city": _l("Ort"),
-    "birth_date": _l("Geburtsdatum"),
-    "notes": _l("Notizen"),
-    "referred_by_id": _l("Geworben von"),
-    "lat": _l("Breitengrad"),
-    "lon": _l("Längengrad"),
-    "geocoded_at": _l("Geokodiert am"),
-    "geocode_status": _l("Geokodierung"),
-    "created_at": _l("Angelegt am"),
-}
+FIELD_LABELS = {**CUSTOMER_LABELS, "referred_by_id": CUSTOMER_LABELS["referred_by"]}
 COMPARED_FIELDS = ("first_name", "last_name", "emoji_marker", "email", "phone", "street", "postal_code", "city",
                    "birth_date", "notes", "referred_by_id", "created_at")
 
@@ -90,6 +74,15 @@ def _shown(customer: Customer, name: str) -> str:
         other = db.session.get(Customer, value)
         return other.full_name if other is not None else f"#{value}"
     return str(value)
+
+
+def _differing(kept: Customer, removed: Customer) -> list[str]:
+    """Fields the removed customer has filled differently from the kept one: not taken over by a
+    merge (the kept values win), so the compare page names them before the merge."""
+    taken = fill_plan(kept, removed)
+    return [field_label(name) for name in COMPARED_FIELDS
+            if name not in taken and name != "created_at" and _shown(removed, name)
+            and _shown(kept, name) and _shown(removed, name) != _shown(kept, name)]
 
 
 class DuplicateView(BaseView):
@@ -154,8 +147,9 @@ class DuplicateView(BaseView):
             kinds = sorted({key for per in counts.values() for key in per}, key=lambda k: kind_label(k))
             rows = [(field_label(name), _shown(a, name), _shown(b, name)) for name in COMPARED_FIELDS]
             fills = {a.id: [field_label(n) for n in fill_plan(a, b)], b.id: [field_label(n) for n in fill_plan(b, a)]}
+            lost = {a.id: _differing(a, b), b.id: _differing(b, a)}
             context.update(a=a, b=b, score=score, reasons=reasons, counts=counts, kinds=kinds, rows=rows,
-                           fills=fills, kept_id=kept_id or a.id, kind_label=kind_label)
+                           fills=fills, lost=lost, kept_id=kept_id or a.id, kind_label=kind_label)
         return self.render_template("terminbuch/duplicate_compare.html", **context)
 
     @expose("/merge/", methods=["POST"])
@@ -169,17 +163,17 @@ class DuplicateView(BaseView):
         if kept_id not in (a.id, b.id):
             return self.render_compare(pair, error=_("Bitte wählen, welche Kund:in behalten wird."))
         removed = b if kept_id == a.id else a
-        removed_name = removed.full_name
+        removed_name, removed_id = removed.full_name, removed.id
         try:
-            merge_customers(db.session, kept_id, removed.id)
+            merge_customers(db.session, kept_id, removed_id)
             db.session.commit()
         except (ValueError, LookupError) as exc:
             db.session.rollback()
             message = str(exc) if isinstance(exc, ValueError) else _("Diese Kund:in gibt es nicht mehr.")
             return self.render_compare(self._pair(request.form), error=message, kept_id=kept_id)
         kept = db.session.get(Customer, kept_id)
-        flash(_("%(removed)s wurde mit %(kept)s zusammengeführt.", removed=removed_name, kept=kept.full_name),
-              "success")
+        flash(_("%(removed)s (#%(removed_id)d) wurde mit %(kept)s (#%(kept_id)d) zusammengeführt.",
+                removed=removed_name, removed_id=removed_id, kept=kept.full_name, kept_id=kept.id), "success")
         return redirect(url_for("CustomerView.show", pk=kept_id))
 
     @expose("/dismiss/", methods=["POST"])

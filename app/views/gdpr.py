@@ -138,13 +138,16 @@ class GdprView(BaseView):
                 "Bitte zur Bestätigung %(word)s in das Feld eintragen. Es wurde nichts gelöscht.", word=CONFIRM_WORD))
         customer_id = customer.id
         try:
-            erase_customer(db.session, customer_id)
+            erasure = erase_customer(db.session, customer_id)
             db.session.commit()
         except ErasureRefused as exc:
             db.session.rollback()
             return self.render_confirm(self._customer(str(customer_id)), error=str(exc))
-        flash(_("Die Kund:in wurde anonymisiert. Gesetzlich aufzubewahrende Rechnungen sind unverändert geblieben."),
-              "success")
+        if erasure.retained:
+            flash(_("Die Kund:in wurde anonymisiert. Gesetzlich aufzubewahrende Rechnungen sind unverändert "
+                    "geblieben."), "success")
+        else:
+            flash(_("Die Kund:in wurde anonymisiert."), "success")
         return redirect(url_for(f"{self.endpoint}.erase", pk=customer_id))
 
     def render_confirm(self, customer: Customer, error: str | None = None):

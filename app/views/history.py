@@ -76,7 +76,15 @@ class HistoryMixin:
             if template == CASCADE_TEMPLATE:  # the same page with related lists below, plus the tab
                 template, extra["cascade"] = "terminbuch/show.html", True
         return self.render_template(template, pk=pk, title=self.show_title, widgets=widgets,
-                                    related_views=self._related_views, **extra)
+                                    related_views=self._related_views, edit_url=self.edit_url(pk), **extra)
+
+    def edit_url(self, pk) -> str | None:
+        """The "Bearbeiten" button of the detail page, for users who may edit."""
+        if "can_edit" not in (self.base_permissions or []) or "edit" in (self.exclude_route_methods or set()):
+            return None
+        if not self.appbuilder.sm.has_access("can_edit", self.class_permission_name):
+            return None
+        return url_for(f"{type(self).__name__}.edit", pk=pk)
 
     def history_labels(self) -> dict[str, Any]:
         """The view's own labels and the model's HISTORY_LABELS. FAB's generated

@@ -11,9 +11,25 @@ from app.formatting import business_tz
 
 
 class EagerInterface(SQLAInterface):
+    """SQLAInterface with eager loading of relations and `custom_filters`: column name →
+    filter classes for filters FAB cannot derive from a column (`_flt_<n>_<column>` in the URL)."""
+
+    custom_filters: dict[str, tuple[type, ...]] = {}
+
     def __init__(self, obj, eager: tuple[str, ...] = (), **kwargs):
         super().__init__(obj, **kwargs)
         self.eager = eager
+
+    def get_filters(self, search_columns=None, search_filters=None):
+        filters = super().get_filters(search_columns, search_filters)
+        custom = {col: [cls(col, self) for cls in classes] for col, classes in self.custom_filters.items()}
+        # the URL's `_flt_<n>_<col>` indexes _all_filters, the search form lists _search_filters
+        filters._all_filters = {**filters._all_filters, **custom}
+        filters._search_filters = {
+            **filters._search_filters,
+            **{col: flts for col, flts in custom.items() if col in (search_columns or [])},
+        }
+        return filters
 
     def apply_all(self, query, *args, **kwargs):
         query = super().apply_all(query, *args, **kwargs)

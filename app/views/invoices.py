@@ -1,9 +1,13 @@
 """Rechnungen."""
 from __future__ import annotations
 
+from flask import flash, redirect, request, url_for
+from flask_appbuilder import expose, has_access
+from flask_appbuilder.security.decorators import permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from app.extensions import db
 from app.formatting import fmt_datetime, fmt_money
 from app.models import Customer, Invoice, InvoiceLine
 from app.models.invoices import INVOICE_STATUSES
@@ -63,6 +67,30 @@ class InvoiceView(SecureModelView):
     }
     related_views = [InvoiceLineView]
     show_template = "appbuilder/general/model/show_cascade.html"
+
+    @expose("/draft", methods=["GET", "POST"])
+    @has_access
+    @permission_name("add")
+    def draft(self):
+        """"Rechnung erstellen" from the customer file: confirm, then a draft for that customer
+        opens (its lines are added on the draft's page)."""
+        from app.views.documents import visible_customer
+
+        customer_id = request.form.get("customer") if request.method == "POST" else request.args.get("customer")
+        customer = visible_customer(customer_id)
+        error = None
+        if request.method == "POST":
+            if customer is None:
+                error = _("Bitte eine Kund:in wählen.")
+            else:
+                invoice = Invoice(customer=customer)
+                db.session.add(invoice)
+                db.session.commit()
+                flash(_("Rechnungsentwurf für %(name)s angelegt: jetzt die Positionen hinzufügen.",
+                        name=customer.display_name), "success")
+                return redirect(url_for(f"{type(self).__name__}.show", pk=invoice.id))
+        return self.render_template("terminbuch/invoice_draft.html", title=_("Rechnung erstellen"),
+                                    customer=customer, error=error)
 
     def check_write(self, item: Invoice) -> None:
         super().check_write(item)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from wtforms import SelectField
 
 from app.extensions import db
+from app.formatting import fmt_date
 from app.models import Lens
 from app.security import ROLES, current_user
 from app.services import lenses as service
@@ -61,13 +62,7 @@ class LensFilter(BaseFilter):
 class CustomerLensInterface(CustomerMetricsInterface):
     """The customer list's data model with the `lens` filter column next to `active_category`."""
 
-    def get_filters(self, search_columns=None, search_filters=None):
-        filters = super().get_filters(search_columns, search_filters)
-        custom = {FILTER_COLUMN: [LensFilter(FILTER_COLUMN, self)]}
-        filters._all_filters = {**filters._all_filters, **custom}
-        if FILTER_COLUMN in (search_columns or []):
-            filters._search_filters = {**filters._search_filters, **custom}
-        return filters
+    custom_filters = {**CustomerMetricsInterface.custom_filters, FILTER_COLUMN: (LensFilter,)}
 
 
 def _filter_choices() -> list[tuple[str, str]]:
@@ -81,6 +76,15 @@ def active_lens_keys() -> set[str]:
     """The built-in filter keys in the current request's arguments."""
     return {value for key, values in request.args.lists() if re.match(rf"^_flt_\d_{FILTER_COLUMN}$", key)
             for value in values}
+
+
+def _add_column(template_args: dict, pks: list[int], name: str, label: str, value) -> None:
+    """One more column of the list widget: `value(pk)` per row."""
+    template_args["include_columns"] = [*template_args["include_columns"], name]
+    template_args["label_columns"] = {**template_args["label_columns"], name: label}
+    template_args["value_columns"] = [
+        {**values, name: value(pk)} for pk, values in zip(pks, template_args["value_columns"], strict=True)
+    ]
 
 
 class CustomerLensMixin:
@@ -98,16 +102,18 @@ class CustomerLensMixin:
             template_args["actions"] = {
                 name: act for name, act in template_args["actions"].items() if name != RECALL_ACTION
             }
+        pks = [int(pk) for pk in template_args.get("pks") or []]
         if service.CARD_KEY in keys and may_see_cards():
-            pks = [int(pk) for pk in template_args.get("pks") or []]
             units = service.remaining_units(db.session, pks)
-            template_args["include_columns"] = [*template_args["include_columns"], "units_remaining"]
-            template_args["label_columns"] = {**template_args["label_columns"], "units_remaining": _("Resteinheiten")}
-            template_args["value_columns"] = [
-                {**values, "units_remaining": units.get(pk, 0)}
-                for pk, values in zip(pks, template_args["value_columns"], strict=True)
-            ]
+            _add_column(template_args, pks, "units_remaining", _("Resteinheiten"), lambda pk: units.get(pk, 0))
+        if "overdue" in keys:  # why each customer is listed
+            details = service.overdue_details(db.session)
+            _add_column(template_args, pks, "last_visit", _("Letzter Besuch"),
+                        lambda pk: fmt_date(details[pk][0]) if pk in details else "–")
+            _add_column(template_args, pks, "usual_gap", _("Üblicher Abstand"),
+                        lambda pk: _("%(days)d Tage", days=details[pk][1]) if pk in details else "–")
         return widgets
+
 
     @action(RECALL_ACTION, _l("Erinnerung senden"),
             _l("Den gewählten Kund:innen eine Wiederbesuch-Erinnerung per E-Mail senden?"), "fa-envelope",
@@ -125,7 +131,8 @@ class CustomerLensMixin:
             names += " …" if len(customers) > MAX_NAMES else ""
             flash(_("Nicht gesendet (%(count)d): %(names)s — %(reason)s", count=len(customers), names=names,
                     reason=reason), "warning")
-        return redirect(self.get_redirect())
+        # back to the overdue list (the next batch), not to the page before it
+        return redirect(url_for(f"{type(self).__name__}.list") + "?" + service.BUILTIN_LENSES["overdue"][2])
 
 
 # --- tabs above the lists ------------------------------------------------------------------
