@@ -31,6 +31,7 @@ from app.services.duplicates import (
     undo_merge,
 )
 from app.services.history import user_names
+from app.services.phone import normalize_phone
 from app.views.validators import parse_id
 
 # What a merge moves, by CustomerMerge.moved key; unknown (future) tables show their name.
@@ -82,7 +83,16 @@ def _differing(kept: Customer, removed: Customer) -> list[str]:
     taken = fill_plan(kept, removed)
     return [field_label(name) for name in COMPARED_FIELDS
             if name not in taken and name != "created_at" and _shown(removed, name)
-            and _shown(kept, name) and _shown(removed, name) != _shown(kept, name)]
+            and _shown(kept, name) and _comparable(removed, name) != _comparable(kept, name)]
+
+
+def _comparable(customer: Customer, name: str) -> str:
+    """The value as the duplicate search compares it ("0162/935…" is "+49162935…")."""
+    if name == "phone":
+        return normalize_phone(customer.phone) or _shown(customer, name)
+    if name == "email":
+        return _shown(customer, name).strip().lower()
+    return _shown(customer, name)
 
 
 class DuplicateView(BaseView):
