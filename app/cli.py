@@ -25,12 +25,14 @@ BUILTIN_STATUSES = [
 DEFAULT_SETTINGS = [
     ("business_name", "Terminbuch Demo", "Name des Betriebs (Rechnungen, E-Mails)"),
     ("business_address", "", "Anschrift des Betriebs"),
+    ("vat_rates", "19,7,0", "Mehrwertsteuersätze der Rechnungspositionen in Prozent, durch Komma getrennt"),
     ("reminder_hours", "24", "Erinnerung so viele Stunden vor dem Termin"),
     ("booking_retention_days", "", "Aufbewahrung von Terminen in Tagen (leer = unbegrenzt)"),
     ("history_retention_days", "", "Aufbewahrung des Verlaufs in Tagen (leer oder 0 = unbegrenzt)"),
     ("export_async_threshold", "20000", "Exporte mit mehr Zeilen werden im Hintergrund erstellt"),
     ("call_link_scheme", "tel", "Art der Anruf-Links bei Telefonnummern: tel, sip oder callto"),
     ("document_max_mb", "10", "Höchstgröße eines Dokuments in der Kundenakte in MB (1 bis 100)"),
+    ("card_renewal_remaining", "2", "Erinnerung zur Kartenverlängerung bei so vielen verbleibenden Einheiten"),
 ]
 
 

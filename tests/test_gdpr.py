@@ -43,10 +43,13 @@ class Marked:
 def _delete_rows(app, rows: list[tuple[type, int]]) -> None:
     from app.extensions import db
     from app.jobs.base import acting_as
-    from app.models import Customer, CustomerErasure
+    from app.models import Customer, CustomerErasure, Invoice, InvoiceLine
+    from tests.helpers_invoices import delete_invoices
 
     with app.app_context(), acting_as():
         db.session.rollback()
+        delete_invoices(db.session, [pk for model, pk in rows if model is Invoice])  # issued ones too
+        rows = [(model, pk) for model, pk in rows if model not in (Invoice, InvoiceLine)]
         for model, pk in rows:
             if model is Customer:
                 for erasure in db.session.scalars(sa.select(CustomerErasure).where(CustomerErasure.customer_id == pk)):

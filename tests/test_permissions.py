@@ -121,7 +121,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "PassRedemptionView": {"can_list": "OM", "can_show": "OM"},
     "BonusProgramView": dict.fromkeys(CRUD, "OM"),
     "BonusTransactionView": {"can_list": "OM", "can_show": "OM", "can_add": "OM"},
-    "InvoiceView": dict.fromkeys(CRUD, "OM"),
+    "InvoiceView": {**dict.fromkeys(CRUD, "OM"), "can_issue": "OM", "can_cancel": "OM", "can_payment": "OM",
+                    "can_export": "OM"},
     "InvoiceLineView": dict.fromkeys(CRUD, "OM"),
     # Team
     "EmployeeView": {"can_list": "OMEV", "can_show": "OMEV", "can_add": "OM", "can_edit": "OM", "can_delete": "OM"},

@@ -172,6 +172,7 @@ UNVERSIONED = {
     "ExportFile": "a temporary download of rows that are themselves versioned",
     "CustomerMerge": "the record of a merge (itself audit data; the merged rows are versioned)",
     "CustomerErasure": "the record of an erasure: who and when, never what (a history would add nothing)",
+    "InvoiceCounter": "the last invoice number of a year; the issued invoices carry and version their numbers",
 }
 
 

@@ -13,7 +13,7 @@ from app.models.customers import (
     Pet,
 )
 from app.models.exports import ExportFile
-from app.models.invoices import Invoice, InvoiceLine
+from app.models.invoices import Invoice, InvoiceCounter, InvoiceLine
 from app.models.notifications import NotificationLog
 from app.models.services import Resource, Service
 from app.models.settings import Lens, Setting
@@ -22,15 +22,16 @@ from app.models.staff import Absence, CalendarFeed, Employee, Location, WorkingH
 __all__ = [
     "Absence", "BonusProgram", "BonusTransaction", "Booking", "BookingStatus", "CalendarFeed", "Customer",
     "CustomerErasure", "CustomerMerge", "Document", "DuplicateDismissal", "Employee", "ExportFile", "Invoice",
-    "InvoiceLine", "Lens", "Location", "NotificationLog", "PassCard", "PassCardType", "PassRedemption", "Pet",
-    "Resource", "Service", "Setting", "WorkingHours",
+    "InvoiceCounter", "InvoiceLine", "Lens", "Location", "NotificationLog", "PassCard", "PassCardType",
+    "PassRedemption", "Pet", "Resource", "Service", "Setting", "WorkingHours",
 ]
 
 # SQLite hands the highest id out again after that row is deleted, and a new row
 # would inherit the deleted row's version history (versions are keyed by id).
 # AUTOINCREMENT never reuses an id. PostgreSQL sequences never do anyway.
 for _name in __all__:
-    globals()[_name].__table__.dialect_kwargs["sqlite_autoincrement"] = True
+    if "id" in globals()[_name].__table__.c:  # not the invoice counter, keyed by year
+        globals()[_name].__table__.dialect_kwargs["sqlite_autoincrement"] = True
 
 
 def model_for_table(table) -> type | None:

@@ -5,12 +5,21 @@ from datetime import datetime
 from decimal import Decimal
 
 from flask_appbuilder import Model
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, Numeric, String, Table, event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.models.bookings import Booking
 from app.models.customers import Customer
+from app.models.services import Service
 from app.models.types import UTCDateTime, utcnow
+
+# The services a card type covers; a type without services covers its category's services.
+pass_card_type_service = Table(
+    "pass_card_type_service",
+    Model.metadata,
+    Column("type_id", ForeignKey("pass_card_type.id", ondelete="CASCADE"), primary_key=True),
+    Column("service_id", ForeignKey("service.id", ondelete="CASCADE"), primary_key=True),
+)
 
 
 class PassCardType(Model):
@@ -25,6 +34,8 @@ class PassCardType(Model):
     category: Mapped[str | None] = mapped_column(String(20))
     no_show_costs_unit: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+
+    services: Mapped[list[Service]] = relationship(secondary=pass_card_type_service, order_by=Service.name)
 
     __table_args__ = (
         CheckConstraint("units > 0", name="ck_pass_card_type_units"),
@@ -88,3 +99,12 @@ class PassRedemption(Model):
 
     def __str__(self) -> str:
         return f"{self.card} – {self.booking}"
+
+
+@event.listens_for(Session, "before_flush")
+def _redeem_on_status_change(session: Session, flush_context, instances) -> None:
+    """Every way a booking's status moves (status workflow, forms, API, history revert)
+    flushes it: redeem or give back its pass card unit here (app/services/cards.py)."""
+    from app.services.cards import sync_redemptions
+
+    sync_redemptions(session)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask_appbuilder import Model
 from flask_babel import gettext as _
@@ -15,8 +15,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.models.bookings import Booking
 from app.models.cards import PassCard
@@ -25,6 +28,23 @@ from app.models.types import UTCDateTime, utcnow
 
 INVOICE_STATUSES = {"draft": _l("Entwurf"), "issued": _l("Ausgestellt"), "cancelled": _l("Storniert")}
 CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+IMMUTABLE_MESSAGE = _l("Eine ausgestellte Rechnung kann nicht mehr geändert werden: Korrekturen nur per Storno.")
+
+
+def cents(value: Decimal) -> Decimal:
+    """Rounded to the cent, half up (the commercial rounding of German invoices)."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class InvoiceCounter(Model):
+    """The last issued sequence number of a year: issuing locks and increments it inside
+    the issuing transaction, so numbers stay gapless (a rollback takes the increment back)."""
+
+    __tablename__ = "invoice_counter"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Invoice(Model):
@@ -66,11 +86,25 @@ class Invoice(Model):
 
     @property
     def total_net(self) -> Decimal:
-        return sum((line.net for line in self.lines), Decimal("0.00"))
+        return sum((line.net for line in self.lines), ZERO)
+
+    @property
+    def total_vat(self) -> Decimal:
+        return sum((line.vat for line in self.lines), ZERO)
 
     @property
     def total_gross(self) -> Decimal:
-        return sum((line.gross for line in self.lines), Decimal("0.00"))
+        return sum((line.gross for line in self.lines), ZERO)
+
+    def vat_breakdown(self) -> list[tuple[Decimal, Decimal, Decimal, Decimal]]:
+        """(rate, net, VAT, gross) per VAT rate, ascending by rate."""
+        groups: dict[Decimal, list[Decimal]] = {}
+        for line in self.lines:
+            sums = groups.setdefault(Decimal(line.vat_rate).normalize(), [ZERO, ZERO, ZERO])
+            sums[0] += line.net
+            sums[1] += line.vat
+            sums[2] += line.gross
+        return [(rate, *sums) for rate, sums in sorted(groups.items())]
 
     def keep_recipient(self) -> None:
         """Copy the customer's name and address onto the invoice, unless it has them already
@@ -111,11 +145,85 @@ class InvoiceLine(Model):
 
     @property
     def net(self) -> Decimal:
-        return (self.quantity * self.unit_price).quantize(CENT)
+        return cents(Decimal(self.quantity) * Decimal(self.unit_price))
+
+    @property
+    def vat(self) -> Decimal:
+        return cents(self.net * Decimal(self.vat_rate) / 100)
 
     @property
     def gross(self) -> Decimal:
-        return (self.net * (1 + self.vat_rate / 100)).quantize(CENT)
+        return self.net + self.vat
 
     def __str__(self) -> str:
         return self.description
+
+
+# --- immutability: an issued (or cancelled) invoice and its lines never change ---------
+# What may still change on an issued invoice: the payment (paid_at), the customer it is
+# filed under (a merge of duplicates moves it), the addressee when it was issued without
+# one (keep_recipient on erasure or merge), and issued → cancelled (its Storno).
+# The database refuses the same with triggers (migration e5f6a7b8c9d0). The guard compares
+# with the stored row (an attribute set after a commit has no loaded old value).
+MUTABLE_WHEN_ISSUED = {"paid_at", "customer_id"}
+
+
+def _stored(session: Session, table, pk: int | None) -> dict | None:
+    if pk is None:
+        return None
+    row = session.connection().execute(select(table).where(table.c.id == pk)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def _stored_status(session: Session, invoice_id: int | None) -> str | None:
+    stored = _stored(session, Invoice.__table__, invoice_id)
+    return stored["status"] if stored else None
+
+
+def _invoice_change_allowed(invoice: Invoice, stored: dict) -> bool:
+    state = inspect(invoice)
+    for column in Invoice.__table__.columns:
+        key = column.key
+        if key in MUTABLE_WHEN_ISSUED or not state.attrs[key].history.has_changes():
+            continue
+        old, new = stored[key], getattr(invoice, key)
+        if old == new:
+            continue
+        if key == "status" and old == "issued" and new == "cancelled":
+            continue
+        if key in ("recipient_name", "recipient_address") and stored["recipient_name"] is None:
+            continue
+        return False
+    return True
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_changes_of_issued_invoices(session: Session, _context, _instances) -> None:
+    if not any(isinstance(obj, Invoice | InvoiceLine)
+               for obj in (*session.new, *session.dirty, *session.deleted)):
+        return
+    for obj in (*session.dirty, *session.deleted):
+        if not isinstance(obj, Invoice) or obj.id is None:
+            continue
+        stored = _stored(session, Invoice.__table__, obj.id)
+        if stored is None or stored["status"] == "draft":
+            continue
+        if obj in session.deleted or not _invoice_change_allowed(obj, stored):
+            raise ValueError(str(IMMUTABLE_MESSAGE))
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(obj, InvoiceLine):
+            continue
+        if obj in session.dirty and not session.is_modified(obj):
+            continue
+        invoice_ids = set()
+        if obj.invoice is not None:
+            if not inspect(obj.invoice).pending:
+                invoice_ids.add(obj.invoice.id)
+        elif obj.invoice_id is not None:
+            invoice_ids.add(obj.invoice_id)
+        if obj not in session.new:  # the invoice it is stored under counts too (a line moved away)
+            stored_line = _stored(session, InvoiceLine.__table__, obj.id)
+            if stored_line is not None:
+                invoice_ids.add(stored_line["invoice_id"])
+        if any(_stored_status(session, pk) not in (None, "draft") for pk in invoice_ids):
+            raise ValueError(str(IMMUTABLE_MESSAGE))

@@ -20,6 +20,7 @@ NOTIFICATION_KINDS = {
     "reminder": _l("Erinnerung"),
     "message": _l("Nachricht an Kund:in"),
     "recall": _l("Wiederbesuch-Erinnerung"),
+    "card_renewal": _l("Kartenverlängerung"),
 }
 # Kinds that are advertising in the sense of § 7 UWG: only with the customer's e-mail consent.
 CONSENT_KINDS = {"recall"}

@@ -1,19 +1,40 @@
 """Rechnungen."""
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from decimal import Decimal
+
+from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import expose, has_access
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from app.extensions import db
-from app.formatting import fmt_datetime, fmt_money
+from app.formatting import fmt_date, fmt_datetime, fmt_money, to_local
 from app.models import Customer, Invoice, InvoiceLine
 from app.models.invoices import INVOICE_STATUSES
+from app.security import restrict
+from app.services.invoices import (
+    add_billable_lines,
+    billable_bookings,
+    billable_cards,
+    cancel_invoice,
+    issue_invoice,
+    set_paid,
+    setting_text,
+    vat_rates,
+)
 from app.views.base import SecureModelView, ajax_field
+from app.views.export import ExportMixin
 from app.views.interface import EagerInterface
-from app.views.validators import vat_rate
+from app.views.validators import parse_id, vat_rate
+
+
+def fmt_rate(rate: Decimal) -> str:
+    """19.00 → "19", 5.50 → "5,5"."""
+    text = f"{Decimal(rate).normalize():f}"
+    return text.replace(".", ",")
 
 
 class InvoiceLineView(SecureModelView):
@@ -36,13 +57,31 @@ class InvoiceLineView(SecureModelView):
             raise ValueError(_("Eine ausgestellte Rechnung kann nicht mehr geändert werden."))
         if item.quantity is not None and item.quantity == 0:
             raise ValueError(_("Die Menge darf nicht 0 sein."))
+        rates = vat_rates(db.session)
+        if item.vat_rate is not None and Decimal(item.vat_rate) not in rates:
+            raise ValueError(_("Erlaubte Mehrwertsteuersätze: %(rates)s %%.",
+                               rates=", ".join(fmt_rate(rate) for rate in rates)))
 
     def pre_delete(self, item: InvoiceLine) -> None:
         self.check_write(item)
 
 
-class InvoiceView(SecureModelView):
+def _int(pk) -> int | None:
+    return parse_id(str(pk))
+
+
+CONFIRM_TITLES = {
+    "issue": _l("Rechnung ausstellen"), "cancel": _l("Rechnung stornieren"), "payment": _l("Zahlung erfassen"),
+}
+
+
+class InvoiceView(ExportMixin, SecureModelView):
     datamodel = EagerInterface(Invoice, eager=("customer",))
+    # "Rechnungen" as CSV/XLSX (the list's filters and order): the Manager's and Owner's
+    export_columns = ["number", "customer", "status", "issued_at", "paid_at", "total_net", "total_vat",
+                      "total_gross", "recipient_name"]
+    export_formatters = {"status": lambda s: INVOICE_STATUSES.get(s, s)}
+    export_name = "rechnungen"
     list_title = _l("Rechnungen")
     show_title = add_title = edit_title = _l("Rechnung")
     list_columns = ["number", "customer", "status", "created_at", "issued_at", "paid_at"]
@@ -56,17 +95,141 @@ class InvoiceView(SecureModelView):
         "number": _l("Nummer"), "customer": _l("Kund:in"), "status": _l("Status"), "created_at": _l("Erstellt am"),
         "issued_at": _l("Ausgestellt am"), "paid_at": _l("Bezahlt am"), "note": _l("Hinweis"),
         "recipient_name": _l("Rechnungsempfänger:in"), "recipient_address": _l("Anschrift der Empfänger:in"),
+        "total_net": _l("Netto"), "total_vat": _l("MwSt."), "total_gross": _l("Brutto"),
         "year": _l("Jahr"), "sequence": _l("Laufende Nummer"), "cancels": _l("Storniert Rechnung"),
     }
     formatters_columns = {
         "status": lambda s: INVOICE_STATUSES.get(s, s),
         "created_at": fmt_datetime, "issued_at": fmt_datetime, "paid_at": fmt_datetime,
+        "total_net": fmt_money, "total_vat": fmt_money, "total_gross": fmt_money,
     }
     add_form_extra_fields = edit_form_extra_fields = {
         "customer": ajax_field(_l("Kund:in"), Customer, "customer", "/customerview/lookup"),
     }
     related_views = [InvoiceLineView]
-    show_template = "appbuilder/general/model/show_cascade.html"
+    show_template = "terminbuch/invoice_show.html"
+
+    def edit_url(self, pk) -> str | None:
+        invoice = db.session.get(Invoice, _int(pk))
+        if invoice is not None and invoice.status != "draft":
+            return None  # an issued invoice is never edited
+        return super().edit_url(pk)
+
+    def render_template(self, template, **kwargs):
+        if template == self.show_template and "pk" in kwargs:
+            kwargs["invoice"] = db.session.get(Invoice, _int(kwargs["pk"]))
+            kwargs["fmt_rate"], kwargs["money"] = fmt_rate, fmt_money
+            kwargs["can"] = {name: self.appbuilder.sm.has_access(f"can_{name}", self.class_permission_name)
+                             for name in ("issue", "cancel", "payment")}
+        return super().render_template(template, **kwargs)
+
+    def _visible_invoice(self, pk) -> Invoice:
+        """The invoice of the URL with the row rules: 400 on junk, 404 when missing or hidden."""
+        invoice_id = parse_id(str(pk))
+        if invoice_id is None:
+            abort(400)
+        invoice = db.session.scalar(restrict(select(Invoice).where(Invoice.id == invoice_id), Invoice))
+        if invoice is None:
+            abort(404)
+        return invoice
+
+    def _confirm(self, invoice: Invoice, action: str, error: str | None = None, status: int = 200):
+        return self.render_template("terminbuch/invoice_confirm.html", title=CONFIRM_TITLES[action],
+                                    invoice=invoice, action=action, error=error, fmt_rate=fmt_rate,
+                                    money=fmt_money), status
+
+    def _done(self, invoice: Invoice, message: str):
+        db.session.commit()
+        flash(message, "success")
+        return redirect(url_for(f"{type(self).__name__}.show", pk=invoice.id))
+
+    def _run(self, invoice: Invoice, action: str, change, message):
+        """The second step of a confirmation: do it in one transaction, or show why not."""
+        try:
+            result = change()
+        except ValueError as exc:
+            db.session.rollback()
+            return self._confirm(db.session.get(Invoice, invoice.id), action, str(exc))
+        return self._done(result or invoice, message(result or invoice))
+
+    @expose("/issue/<pk>", methods=["GET", "POST"])
+    @has_access
+    @permission_name("issue")
+    def issue(self, pk):
+        """"Ausstellen": the first POST (or GET) shows the confirmation, `confirm=1` issues."""
+        invoice = self._visible_invoice(pk)
+        if request.method == "GET" or request.form.get("confirm") != "1":
+            error = _("Bitte das Ausstellen bestätigen.") if request.method == "POST" else None
+            return self._confirm(invoice, "issue", error)
+        return self._run(invoice, "issue", lambda: issue_invoice(db.session, invoice),
+                         lambda done: _("Rechnung %(number)s ausgestellt.", number=done.number))
+
+    @expose("/cancel/<pk>", methods=["GET", "POST"])
+    @has_access
+    @permission_name("cancel")
+    def cancel(self, pk):
+        """"Stornieren": creates and issues the cancellation invoice after a confirmation."""
+        invoice = self._visible_invoice(pk)
+        if request.method == "GET" or request.form.get("confirm") != "1":
+            error = _("Bitte das Stornieren bestätigen.") if request.method == "POST" else None
+            return self._confirm(invoice, "cancel", error)
+        return self._run(invoice, "cancel", lambda: cancel_invoice(db.session, invoice),
+                         lambda done: _("Stornorechnung %(number)s ausgestellt.", number=done.number))
+
+    @expose("/payment/<pk>", methods=["GET", "POST"])
+    @has_access
+    @permission_name("payment")
+    def payment(self, pk):
+        """"Als bezahlt markieren" (paid=1) / "Als unbezahlt markieren" (paid=0)."""
+        invoice = self._visible_invoice(pk)
+        paid = request.form.get("paid") if request.method == "POST" else None
+        if paid not in ("0", "1"):
+            error = _("Bitte bezahlt oder unbezahlt wählen.") if request.method == "POST" else None
+            return self._confirm(invoice, "payment", error)
+        return self._run(invoice, "payment", lambda: set_paid(db.session, invoice, paid == "1"),
+                         lambda done: _("Als bezahlt markiert.") if paid == "1" else _("Als unbezahlt markiert."))
+
+    @expose("/lines/<pk>", methods=["GET", "POST"])
+    @has_access
+    @permission_name("edit")
+    def billable(self, pk):
+        """"Positionen übernehmen": completed, not yet invoiced bookings and sold pass cards of the
+        draft's customer as lines (the user ticks which)."""
+        invoice = self._visible_invoice(pk)
+        error = None
+        if request.method == "POST":
+            booking_ids = [parse_id(value) for value in request.form.getlist("booking")]
+            card_ids = [parse_id(value) for value in request.form.getlist("card")]
+            if None in booking_ids or None in card_ids:
+                abort(400)
+            try:
+                lines = add_billable_lines(db.session, invoice, booking_ids, card_ids)
+            except ValueError as exc:
+                db.session.rollback()
+                invoice, error = db.session.get(Invoice, invoice.id), str(exc)
+            else:
+                return self._done(invoice, _("%(count)s Positionen übernommen.", count=len(lines)))
+        draft = invoice.status == "draft"
+        return self.render_template(
+            "terminbuch/invoice_billable.html", title=_("Positionen übernehmen"), invoice=invoice, error=error,
+            bookings=billable_bookings(db.session, invoice.customer_id) if draft else [],
+            cards=billable_cards(db.session, invoice.customer_id) if draft else [],
+            fmt_datetime=fmt_datetime, money=fmt_money,
+        )
+
+    @expose("/print/<pk>", methods=["GET"])
+    @has_access
+    @permission_name("show")
+    def print_view(self, pk):
+        """The printable invoice (A4, print CSS)."""
+        invoice = self._visible_invoice(pk)
+        return self.render_template(
+            "terminbuch/invoice_print.html", invoice=invoice, fmt_rate=fmt_rate, money=fmt_money,
+            issued_on=fmt_date(to_local(invoice.issued_at)) if invoice.issued_at else None,
+            business_name=setting_text(db.session, "business_name"),
+            business_address=setting_text(db.session, "business_address"),
+            title=str(invoice),
+        )
 
     @expose("/draft", methods=["GET", "POST"])
     @has_access

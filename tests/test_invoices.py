@@ -1,0 +1,582 @@
+"""Invoices: gapless numbers per year (also under concurrent issuing), issued invoices
+immutable on every path (screens, ORM, database triggers), Storno, payment, totals exact to
+the cent (a hypothesis property test), the printable view."""
+from __future__ import annotations
+
+import re
+import threading
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from math import floor
+from uuid import uuid4
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.extensions import db
+from app.jobs.base import acting_as
+from app.models import Booking, BookingStatus, Customer, Invoice, InvoiceLine, PassCard, PassCardType, Setting
+from app.models.invoices import InvoiceCounter
+from app.services.invoices import (
+    billable_bookings,
+    cancel_invoice,
+    format_number,
+    issue_invoice,
+    parse_vat_rates,
+    set_paid,
+    vat_rates,
+)
+from tests.conftest import csrf_token, post_form
+from tests.helpers_invoices import delete_invoices
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+
+
+# --- helpers ------------------------------------------------------------------
+def purge_customer(customer_id: int) -> None:
+    """Remove a test customer with all its invoices (issued ones included) and their history."""
+    db.session.rollback()
+    delete_invoices(db.session, list(db.session.scalars(
+        sa.select(Invoice.id).where(Invoice.customer_id == customer_id))))
+    for model in (PassCard, Booking):
+        for row in db.session.scalars(sa.select(model).where(model.customer_id == customer_id)):
+            db.session.delete(row)
+    db.session.flush()
+    customer = db.session.get(Customer, customer_id)
+    if customer is not None:
+        db.session.delete(customer)
+    db.session.commit()
+
+
+@pytest.fixture()
+def customer(app):
+    """A customer of its own (with an address) for the invoices of one test."""
+    with app.app_context(), acting_as():
+        row = Customer(first_name="Rita", last_name=f"Rechnung-{uuid4().hex[:8]}", street="Hauptstr. 1",
+                       postal_code="10115", city="Berlin")
+        db.session.add(row)
+        db.session.commit()
+        pk = row.id
+    yield pk
+    with app.app_context(), acting_as():
+        purge_customer(pk)
+
+
+def make_draft(customer_id: int, lines=((1, "45.00", 19),), note: str | None = None) -> int:
+    invoice = Invoice(customer_id=customer_id, note=note)
+    invoice.lines = [
+        InvoiceLine(position=index + 1, description=f"Position {index + 1}", quantity=Decimal(str(quantity)),
+                    unit_price=Decimal(price), vat_rate=Decimal(str(rate)))
+        for index, (quantity, price, rate) in enumerate(lines)
+    ]
+    db.session.add(invoice)
+    db.session.commit()
+    return invoice.id
+
+
+def issued(customer_id: int, **kwargs) -> int:
+    invoice = db.session.get(Invoice, make_draft(customer_id, **kwargs))
+    issue_invoice(db.session, invoice, now=NOW)
+    db.session.commit()
+    return invoice.id
+
+
+def last_sequence(year: int) -> int:
+    return db.session.scalar(sa.select(InvoiceCounter.last_sequence).where(InvoiceCounter.year == year)) or 0
+
+
+def fresh(invoice_id: int) -> Invoice:
+    db.session.expire_all()
+    return db.session.get(Invoice, invoice_id)
+
+
+# --- 1. numbers -------------------------------------------------------------------
+def test_issuing_gives_the_next_number_of_the_year_and_keeps_the_addressee(app, customer):
+    with app.app_context(), acting_as():
+        before = last_sequence(2026)
+        first = fresh(issued(customer))
+        second = fresh(issued(customer))
+        assert (first.year, first.sequence, first.number) == (2026, before + 1, f"2026-{before + 1:06d}")
+        assert second.sequence == before + 2 and second.number == format_number(2026, before + 2)
+        assert first.status == "issued" and first.issued_at == NOW
+        assert first.recipient_name.startswith("Rita Rechnung-")
+        assert first.recipient_address == "Hauptstr. 1\n10115 Berlin"
+        # another year starts at 1
+        other = db.session.get(Invoice, make_draft(customer))
+        next_year = last_sequence(2027) + 1
+        issue_invoice(db.session, other, now=datetime(2027, 1, 1, 9, tzinfo=timezone.utc))
+        db.session.commit()
+        assert fresh(other.id).number == f"2027-{next_year:06d}"
+
+
+def test_new_year_is_counted_in_the_business_time_zone(app, customer):
+    with app.app_context(), acting_as():
+        invoice = db.session.get(Invoice, make_draft(customer))
+        expected = last_sequence(2028) + 1
+        # 31.12.2027 23:30 UTC is already 1.1.2028 in Berlin
+        issue_invoice(db.session, invoice, now=datetime(2027, 12, 31, 23, 30, tzinfo=timezone.utc))
+        db.session.commit()
+        assert (fresh(invoice.id).year, fresh(invoice.id).sequence) == (2028, expected)
+
+
+def test_a_draft_without_lines_or_an_issued_invoice_is_not_issued(app, customer):
+    with app.app_context(), acting_as():
+        before = last_sequence(2026)
+        empty = db.session.get(Invoice, make_draft(customer, lines=()))
+        with pytest.raises(ValueError, match="ohne Positionen"):
+            issue_invoice(db.session, empty, now=NOW)
+        db.session.rollback()
+        assert fresh(empty.id).status == "draft" and fresh(empty.id).number is None
+        done = fresh(issued(customer))
+        with pytest.raises(ValueError, match="bereits ausgestellt"):
+            issue_invoice(db.session, done, now=NOW)
+        db.session.rollback()
+        assert last_sequence(2026) == before + 1
+
+
+def test_a_rolled_back_issue_leaves_no_gap(app, customer):
+    with app.app_context(), acting_as():
+        before = last_sequence(2026)
+        first = db.session.get(Invoice, make_draft(customer))
+        issue_invoice(db.session, first, now=NOW)
+        assert first.sequence == before + 1
+        db.session.rollback()  # e.g. a later step of the same transaction failed
+        assert fresh(first.id).status == "draft" and last_sequence(2026) == before
+        second = db.session.get(Invoice, make_draft(customer))
+        issue_invoice(db.session, second, now=NOW)
+        db.session.commit()
+        assert fresh(second.id).sequence == before + 1
+
+
+def test_concurrent_issuing_gives_gapless_unique_numbers(app, customer):
+    """10 threads (each its own connection and transaction) issue 10 drafts at once, two more
+    threads fail on empty drafts: the 10 get exactly the next 10 numbers."""
+    with app.app_context(), acting_as():
+        before = last_sequence(2026)
+        good = [make_draft(customer) for _ in range(10)]
+        bad = [make_draft(customer, lines=()) for _ in range(2)]
+    barrier = threading.Barrier(len(good) + len(bad))
+    errors: list[str] = []
+
+    def work(invoice_id: int) -> None:
+        with app.app_context(), acting_as():
+            try:
+                invoice = db.session.get(Invoice, invoice_id)
+                barrier.wait(timeout=30)
+                issue_invoice(db.session, invoice, now=NOW)
+                db.session.commit()
+            except ValueError as exc:
+                db.session.rollback()
+                errors.append(str(exc))
+            except Exception as exc:  # pragma: no cover - shown in the assertion below
+                db.session.rollback()
+                errors.append(f"unexpected: {exc!r}")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work, args=(pk,)) for pk in good + bad]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    with app.app_context():
+        rows = db.session.execute(sa.select(Invoice.id, Invoice.sequence, Invoice.number, Invoice.status)
+                                  .where(Invoice.id.in_(good + bad))).all()
+        assert len(errors) == 2 and all("ohne Positionen" in error for error in errors), errors
+        sequences = sorted(row.sequence for row in rows if row.id in good)
+        assert sequences == list(range(before + 1, before + 11))
+        assert len({row.number for row in rows if row.id in good}) == 10
+        assert all(row.status == "draft" and row.sequence is None for row in rows if row.id in bad)
+        assert last_sequence(2026) == before + 10
+
+
+# --- 2. immutability ----------------------------------------------------------------
+def test_orm_refuses_changes_of_an_issued_invoice_and_its_lines(app, customer):
+    with app.app_context(), acting_as():
+        pk = issued(customer, note="Original")
+        changes = [
+            lambda inv: setattr(inv, "note", "geändert"),
+            lambda inv: setattr(inv, "number", "2026-999999"),
+            lambda inv: setattr(inv, "status", "draft"),
+            lambda inv: setattr(inv, "recipient_name", "Jemand anderes"),
+            lambda inv: db.session.delete(inv),
+            lambda inv: setattr(inv.lines[0], "unit_price", Decimal("1.00")),
+            lambda inv: db.session.delete(inv.lines[0]),
+            lambda inv: inv.lines.append(InvoiceLine(position=9, description="neu", unit_price=Decimal("1"))),
+            lambda inv: db.session.add(InvoiceLine(invoice_id=inv.id, position=9, description="neu",
+                                                   unit_price=Decimal("1"))),
+        ]
+        for change in changes:
+            change(fresh(pk))
+            with pytest.raises(ValueError, match="Storno"):
+                db.session.commit()
+            db.session.rollback()
+        invoice = fresh(pk)
+        assert invoice.note == "Original" and invoice.status == "issued"
+        assert [(line.unit_price, line.description) for line in invoice.lines] == [(Decimal("45.00"), "Position 1")]
+        # allowed: the payment
+        set_paid(db.session, invoice, True, now=NOW)
+        db.session.commit()
+        assert fresh(pk).paid_at == NOW
+
+
+def test_orm_guard_compares_with_the_stored_row_after_a_commit(app, customer):
+    """An attribute set after a commit has no loaded old value: the guard reads the stored row."""
+    with app.app_context(), acting_as():
+        pk = issued(customer, note="Original")
+        invoice = db.session.get(Invoice, pk)
+        db.session.commit()  # expires every attribute
+        invoice.note = "geändert"
+        with pytest.raises(ValueError, match="Storno"):
+            db.session.commit()
+        db.session.rollback()
+        invoice = db.session.get(Invoice, pk)
+        db.session.commit()
+        invoice.status = "issued"  # unchanged value: no change
+        invoice.paid_at = NOW
+        db.session.commit()
+        assert fresh(pk).paid_at == NOW and fresh(pk).note == "Original"
+        draft = db.session.get(Invoice, make_draft(customer))
+        db.session.commit()
+        draft.note = "Entwürfe ändern sich frei"
+        db.session.commit()
+        assert fresh(draft.id).note == "Entwürfe ändern sich frei"
+
+
+def test_a_line_cannot_be_moved_out_of_an_issued_invoice(app, customer):
+    with app.app_context(), acting_as():
+        pk = issued(customer)
+        draft = make_draft(customer)
+        line = fresh(pk).lines[0]
+        line.invoice_id = draft
+        with pytest.raises(ValueError):
+            db.session.commit()
+        db.session.rollback()
+        assert len(fresh(pk).lines) == 1
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE invoice SET note = 'geändert' WHERE id = :pk",
+    "UPDATE invoice SET number = '2026-999998' WHERE id = :pk",
+    "UPDATE invoice SET issued_at = NULL, status = 'draft' WHERE id = :pk",
+    "UPDATE invoice SET recipient_name = 'Jemand' WHERE id = :pk",
+    "DELETE FROM invoice WHERE id = :pk",
+    "UPDATE invoice_line SET unit_price = 1 WHERE invoice_id = :pk",
+    "DELETE FROM invoice_line WHERE invoice_id = :pk",
+    "INSERT INTO invoice_line (invoice_id, position, description, quantity, unit_price, vat_rate) "
+    "VALUES (:pk, 2, 'neu', 1, 1, 19)",
+])
+def test_the_database_refuses_changes_of_an_issued_invoice(app, customer, statement):
+    with app.app_context(), acting_as():
+        pk = issued(customer, note="Original")
+        with pytest.raises(sa.exc.DBAPIError, match="unveraenderlich"):
+            db.session.execute(sa.text(statement), {"pk": pk})
+        db.session.rollback()
+        invoice = fresh(pk)
+        assert invoice.note == "Original" and invoice.status == "issued" and len(invoice.lines) == 1
+
+
+def test_the_database_allows_payment_customer_move_and_storno_status(app, customer):
+    with app.app_context(), acting_as():
+        pk = issued(customer)
+        other = Customer(first_name="Otto", last_name=f"Andere-{uuid4().hex[:8]}")
+        db.session.add(other)
+        db.session.commit()
+        other_id = other.id
+        try:
+            params = {"pk": pk, "other": other_id, "paid": NOW.replace(tzinfo=None)}
+            db.session.execute(sa.text("UPDATE invoice SET paid_at = :paid WHERE id = :pk"), params)
+            db.session.execute(sa.text("UPDATE invoice SET customer_id = :other WHERE id = :pk"), params)
+            db.session.execute(sa.text("UPDATE invoice SET customer_id = :other WHERE id = :pk"), params)
+            db.session.execute(sa.text("UPDATE invoice SET status = 'cancelled' WHERE id = :pk"), params)
+            with pytest.raises(sa.exc.DBAPIError, match="unveraenderlich"):  # cancelled stays cancelled
+                db.session.execute(sa.text("UPDATE invoice SET status = 'issued' WHERE id = :pk"), params)
+            db.session.rollback()
+            # a draft's lines and the draft itself change freely
+            draft = make_draft(customer)
+            db.session.execute(sa.text("UPDATE invoice_line SET unit_price = 2 WHERE invoice_id = :pk"), {"pk": draft})
+            db.session.execute(sa.text("UPDATE invoice SET note = 'x' WHERE id = :pk"), {"pk": draft})
+            db.session.commit()
+            assert fresh(draft).note == "x" and fresh(draft).lines[0].unit_price == Decimal("2.00")
+        finally:
+            db.session.rollback()
+            db.session.delete(db.session.get(Customer, other_id))
+            db.session.commit()
+
+
+def test_screens_refuse_to_edit_or_delete_an_issued_invoice(app, customer, manager):
+    with app.app_context(), acting_as():
+        pk = issued(customer, note="Original")
+        line_id = fresh(pk).lines[0].id
+    html = manager.get(f"/invoiceview/show/{pk}").get_data(as_text=True)
+    assert 'id="action-edit"' not in html and 'id="action-issue"' not in html
+    assert 'id="action-cancel"' in html and "unveränderlich" in html
+    post_form(manager, f"/invoiceview/edit/{pk}", {"customer": customer, "note": "geändert"},
+              form_url=f"/invoiceview/show/{pk}")
+    post_form(manager, f"/invoiceview/delete/{pk}", {}, form_url=f"/invoiceview/show/{pk}")
+    post_form(manager, f"/invoicelineview/edit/{line_id}",
+              {"invoice": pk, "position": 1, "description": "geändert", "quantity": "1", "unit_price": "1",
+               "vat_rate": "19"}, form_url=f"/invoiceview/show/{pk}")
+    post_form(manager, f"/invoicelineview/delete/{line_id}", {}, form_url=f"/invoiceview/show/{pk}")
+    post_form(manager, "/invoicelineview/add",
+              {"invoice": pk, "position": 2, "description": "neu", "quantity": "1", "unit_price": "1",
+               "vat_rate": "19"}, form_url="/invoicelineview/add")
+    with app.app_context():
+        invoice = fresh(pk)
+        assert invoice is not None and invoice.note == "Original" and invoice.status == "issued"
+        assert [(line.id, line.description) for line in invoice.lines] == [(line_id, "Position 1")]
+
+
+def test_a_draft_line_takes_only_a_configured_vat_rate(app, customer, manager):
+    with app.app_context(), acting_as():
+        pk = make_draft(customer, lines=())
+    for rate, stored in (("16", False), ("7", True)):
+        post_form(manager, "/invoicelineview/add",
+                  {"invoice": pk, "position": 1, "description": f"Satz {rate}", "quantity": "1",
+                   "unit_price": "10", "vat_rate": rate}, form_url="/invoicelineview/add")
+        with app.app_context():
+            assert any(line.description == f"Satz {rate}" for line in fresh(pk).lines) is stored
+
+
+def test_vat_rates_setting(app):
+    assert parse_vat_rates("19,7,0") == (Decimal("19"), Decimal("7"), Decimal("0"))
+    assert parse_vat_rates(" 19 ; 10.7 ; 19 ") == (Decimal("19"), Decimal("10.7"))
+    for broken in ("", None, "neunzehn", "19,100", "-1", "NaN"):
+        assert parse_vat_rates(broken) == (Decimal("19"), Decimal("7"), Decimal("0"))
+    with app.app_context():
+        setting = db.session.scalar(sa.select(Setting).where(Setting.key == "vat_rates"))
+        assert setting is not None and setting.value == "19,7,0"
+        assert vat_rates(db.session) == (Decimal("19"), Decimal("7"), Decimal("0"))
+
+
+# --- 3./4. Storno, issuing and payment over the screens --------------------------------
+def test_storno_negates_the_lines_and_cancels_the_original(app, customer):
+    with app.app_context(), acting_as():
+        pk = issued(customer, lines=((2, "45.00", 19), (1, "12.50", 7), (1, "5.00", 0)))
+        before = last_sequence(2026)
+        storno = cancel_invoice(db.session, fresh(pk), now=NOW)
+        db.session.commit()
+        original, storno = fresh(pk), fresh(storno.id)
+        assert original.status == "cancelled" and storno.status == "issued"
+        assert storno.cancels_id == pk and storno.sequence == before + 1
+        assert storno.total_gross == -original.total_gross == Decimal("-125.48")
+        assert storno.total_vat == -original.total_vat
+        assert [line.quantity for line in storno.lines] == [Decimal("-2"), Decimal("-1"), Decimal("-1")]
+        assert storno.recipient_name == original.recipient_name
+        with pytest.raises(ValueError, match="Nur ausgestellte"):
+            cancel_invoice(db.session, original, now=NOW)
+        with pytest.raises(ValueError, match="Stornorechnung kann nicht"):
+            cancel_invoice(db.session, storno, now=NOW)
+        db.session.rollback()
+        draft = fresh(make_draft(customer))
+        with pytest.raises(ValueError, match="Nur ausgestellte"):
+            cancel_invoice(db.session, draft, now=NOW)
+        db.session.rollback()
+        assert last_sequence(2026) == before + 1
+
+
+def test_issue_route_confirms_then_issues(app, customer, manager):
+    with app.app_context(), acting_as():
+        pk = make_draft(customer)
+        empty = make_draft(customer, lines=())
+    url = f"/invoiceview/issue/{pk}"
+    page = manager.get(url)
+    assert page.status_code == 200 and 'id="confirm-issue"' in page.get_data(as_text=True)
+    response = manager.post(url, data={"csrf_token": csrf_token(manager, url)})
+    assert response.status_code == 200 and "bestätigen" in response.get_data(as_text=True)
+    with app.app_context():
+        assert fresh(pk).status == "draft"
+    response = manager.post(url, data={"confirm": "1"})  # no CSRF token: refused
+    assert response.status_code in (400, 302)
+    with app.app_context():
+        assert fresh(pk).status == "draft"
+    response = post_form(manager, url, {"confirm": "1"})
+    assert response.status_code == 302 and response.location.endswith(f"/invoiceview/show/{pk}")
+    with app.app_context():
+        invoice = fresh(pk)
+        assert invoice.status == "issued" and re.fullmatch(r"\d{4}-\d{6}", invoice.number)
+    response = post_form(manager, f"/invoiceview/issue/{empty}", {"confirm": "1"})
+    assert response.status_code == 200 and "ohne Positionen" in response.get_data(as_text=True)
+    with app.app_context():
+        assert fresh(empty).status == "draft"
+    assert manager.get("/invoiceview/issue/999999999").status_code == 404
+    assert manager.get("/invoiceview/issue/abc").status_code == 400
+
+
+def test_cancel_and_payment_routes(app, customer, manager):
+    with app.app_context(), acting_as():
+        pk = issued(customer)
+        draft = make_draft(customer)
+    response = post_form(manager, f"/invoiceview/payment/{pk}", {"paid": "1"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert fresh(pk).paid_at is not None
+    assert 'id="action-unpaid"' in manager.get(f"/invoiceview/show/{pk}").get_data(as_text=True)
+    post_form(manager, f"/invoiceview/payment/{pk}", {"paid": "0"})
+    with app.app_context():
+        assert fresh(pk).paid_at is None
+    response = post_form(manager, f"/invoiceview/payment/{pk}", {"paid": "vielleicht"})
+    assert response.status_code == 200 and "bezahlt oder unbezahlt" in response.get_data(as_text=True)
+    response = post_form(manager, f"/invoiceview/payment/{draft}", {"paid": "1"})
+    assert response.status_code == 200 and "Entwurf kann nicht" in response.get_data(as_text=True)
+    with app.app_context():
+        assert fresh(draft).paid_at is None
+
+    response = post_form(manager, f"/invoiceview/cancel/{pk}", {})
+    assert response.status_code == 200
+    with app.app_context():
+        assert fresh(pk).status == "issued"
+    response = post_form(manager, f"/invoiceview/cancel/{pk}", {"confirm": "1"})
+    assert response.status_code == 302
+    with app.app_context():
+        storno = db.session.scalar(sa.select(Invoice).where(Invoice.cancels_id == pk))
+        assert fresh(pk).status == "cancelled" and storno.status == "issued"
+        storno_id = storno.id
+    response = post_form(manager, f"/invoiceview/cancel/{pk}", {"confirm": "1"})
+    assert response.status_code == 200 and "Nur ausgestellte" in response.get_data(as_text=True)
+    html = manager.get(f"/invoiceview/show/{storno_id}").get_data(as_text=True)
+    assert 'id="action-cancel"' not in html and f"/invoiceview/show/{pk}" in html
+
+
+@pytest.mark.parametrize("role", ["Employee", "Viewer"])
+def test_only_manager_and_owner_issue_cancel_and_mark_paid(app, customer, client_for, role):
+    with app.app_context(), acting_as():
+        pk = make_draft(customer)
+        done = issued(customer)
+    client = client_for(role)
+    for url, data in ((f"/invoiceview/issue/{pk}", {"confirm": "1"}), (f"/invoiceview/cancel/{done}", {"confirm": "1"}),
+                      (f"/invoiceview/payment/{done}", {"paid": "1"})):
+        assert client.get(url).status_code == 403
+        assert client.post(url, data=data).status_code in (400, 403)
+    with app.app_context():
+        assert fresh(pk).status == "draft" and fresh(done).status == "issued" and fresh(done).paid_at is None
+
+
+def test_print_view(app, customer, manager, owner):
+    with app.app_context(), acting_as():
+        pk = issued(customer, lines=((1, "45.00", 19), (2, "10.00", 7)))
+        setting = db.session.scalar(sa.select(Setting).where(Setting.key == "business_address"))
+        old_address, setting.value = setting.value, "Musterweg 5\n10115 Berlin"
+        db.session.commit()
+    try:
+        response = manager.get(f"/invoiceview/print/{pk}")
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert "size: A4" in html and "@media print" in html
+        with app.app_context():
+            number = fresh(pk).number
+        assert number in html and "Musterweg 5 · 10115 Berlin" in html and "Hauptstr. 1" in html
+        assert "74,95" in html and "23.11.2026" in html  # 45 + 8.55 + 20 + 1.40 gross
+    finally:
+        with app.app_context(), acting_as():
+            setting = db.session.scalar(sa.select(Setting).where(Setting.key == "business_address"))
+            setting.value = old_address
+            db.session.commit()
+
+
+def test_invoice_list_exports_with_totals(app, customer, manager, client_for):
+    with app.app_context(), acting_as():
+        pk = issued(customer, lines=((1, "45.00", 19), (2, "10.00", 7)))
+        number = fresh(pk).number
+    response = manager.get(f"/invoiceview/export/csv?_flt_0_number={number}")
+    assert response.status_code == 200
+    text = response.get_data().decode("utf-8-sig")
+    header, *rows = [line for line in text.splitlines() if line]
+    assert header.split(";")[:3] == ["Nummer", "Kund:in", "Status"] and "Brutto" in header
+    assert len(rows) == 1 and rows[0].startswith(f"{number};") and "Ausgestellt" in rows[0]
+    assert ";65,00;" in rows[0] and ";9,95;" in rows[0] and ";74,95;" in rows[0]
+    response = manager.get(f"/invoiceview/export/xlsx?_flt_0_number={number}")
+    assert response.status_code == 200 and response.data[:2] == b"PK"
+    assert client_for("Employee").get("/invoiceview/export/csv").status_code == 403
+
+
+# --- lines from completed bookings and sold pass cards -----------------------------------
+def test_lines_from_completed_bookings_and_sold_cards(app, customer, world, manager):
+    with app.app_context(), acting_as():
+        kinds = dict(db.session.execute(sa.select(BookingStatus.kind, BookingStatus.id)).all())
+        start = datetime(2036, 1, 7, 8, tzinfo=timezone.utc) + timedelta(days=customer % 500)
+        bookings = [
+            Booking(customer_id=customer, service_id=world.service, employee_id=world.employee1,
+                    start_at=start + timedelta(hours=index * 2), status_id=kinds[kind], price=price)
+            for index, (kind, price) in enumerate((("completed", None), ("completed", Decimal("30.00")),
+                                                   ("confirmation", None)))]
+        card_type = PassCardType(name=f"Rechnungskarte {uuid4().hex[:8]}", units=10, price=Decimal("100.00"))
+        card = PassCard(type=card_type, customer_id=customer, units_total=10, price=Decimal("100.00"))
+        db.session.add_all([*bookings, card])
+        db.session.commit()
+        done_a, done_b, open_c = (b.id for b in bookings)
+        card_id, type_id = card.id, card_type.id
+        draft = make_draft(customer, lines=())
+    try:
+        url = f"/invoiceview/lines/{draft}"
+        html = manager.get(url).get_data(as_text=True)
+        assert f'id="booking-{done_a}"' in html and f'id="booking-{done_b}"' in html
+        assert f'id="booking-{open_c}"' not in html and f'id="card-{card_id}"' in html
+        response = manager.post(url, data={"csrf_token": csrf_token(manager, url)})
+        assert response.status_code == 200 and "mindestens einen" in response.get_data(as_text=True)
+        response = post_form(manager, url, {"booking": str(open_c)})
+        assert response.status_code == 200 and "nicht (mehr) abrechenbar" in response.get_data(as_text=True)
+        assert post_form(manager, url, {"booking": "abc"}).status_code == 400
+        with app.app_context():
+            assert fresh(draft).lines == []
+        response = post_form(manager, url, {"booking": str(done_a), "card": str(card_id)})
+        assert response.status_code == 302
+        with app.app_context(), acting_as():
+            invoice = fresh(draft)
+            assert [(line.booking_id, line.pass_card_id, line.unit_price) for line in invoice.lines] == [
+                (done_a, None, Decimal("45.00")), (None, card_id, Decimal("100.00"))]
+            assert [b.id for b in billable_bookings(db.session, customer)] == [done_b]
+            # issued and cancelled by a Storno: the booking is billable again
+            issue_invoice(db.session, invoice, now=NOW)
+            cancel_invoice(db.session, invoice, now=NOW)
+            db.session.commit()
+            assert [b.id for b in billable_bookings(db.session, customer)] == [done_a, done_b]
+    finally:
+        with app.app_context(), acting_as():
+            purge_customer(customer)
+            db.session.delete(db.session.get(PassCardType, type_id))
+            db.session.commit()
+
+
+# --- 5. totals ------------------------------------------------------------------------
+def _half_up(value: Fraction) -> Fraction:
+    """Commercial rounding to the cent, computed without Decimal."""
+    cents = value * 100
+    sign = -1 if cents < 0 else 1
+    return Fraction(sign * floor(abs(cents) + Fraction(1, 2)), 100)
+
+
+money = st.decimals(min_value=Decimal("-9999.99"), max_value=Decimal("9999.99"), places=2)
+quantity = st.decimals(min_value=Decimal("-99.99"), max_value=Decimal("99.99"), places=2).filter(lambda q: q != 0)
+rate = st.sampled_from([Decimal("19"), Decimal("7"), Decimal("0"), Decimal("5.5"), Decimal("10.7")])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(quantity, money, rate), min_size=1, max_size=12))
+def test_totals_are_exact_to_the_cent(rows):
+    lines = [InvoiceLine(quantity=q, unit_price=p, vat_rate=r) for q, p, r in rows]
+    invoice = Invoice(lines=lines)
+    for line, (q, p, r) in zip(lines, rows, strict=True):
+        net = _half_up(Fraction(q) * Fraction(p))
+        vat = _half_up(net * Fraction(r) / 100)
+        assert Fraction(line.net) == net and Fraction(line.vat) == vat
+        assert line.net + line.vat == line.gross
+        assert line.gross == line.gross.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    assert invoice.total_gross == sum(line.gross for line in lines)
+    assert invoice.total_net + invoice.total_vat == invoice.total_gross
+    breakdown = invoice.vat_breakdown()
+    assert sum(net for _r, net, _v, _g in breakdown) == invoice.total_net
+    assert sum(gross for _r, _n, _v, gross in breakdown) == invoice.total_gross
+    invoice.lines = []  # transient objects only: nothing to clean up
+
+
+def test_half_cent_rounds_up():
+    line = InvoiceLine(quantity=Decimal("1"), unit_price=Decimal("0.50"), vat_rate=Decimal("7"))
+    assert line.vat == Decimal("0.04")  # 0.035 → 0.04 (banker's rounding would give 0.04 too)
+    line = InvoiceLine(quantity=Decimal("1"), unit_price=Decimal("0.50"), vat_rate=Decimal("5"))
+    assert line.vat == Decimal("0.03")  # 0.025 → 0.03, banker's rounding would give 0.02
+    line = InvoiceLine(quantity=Decimal("-1"), unit_price=Decimal("0.50"), vat_rate=Decimal("5"))
+    assert line.vat == Decimal("-0.03") and line.gross == Decimal("-0.53")
