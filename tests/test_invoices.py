@@ -580,3 +580,20 @@ def test_half_cent_rounds_up():
     assert line.vat == Decimal("0.03")  # 0.025 → 0.03, banker's rounding would give 0.02
     line = InvoiceLine(quantity=Decimal("-1"), unit_price=Decimal("0.50"), vat_rate=Decimal("5"))
     assert line.vat == Decimal("-0.03") and line.gross == Decimal("-0.53")
+
+
+def test_invoice_export_reads_the_lines_once_not_per_invoice(app, customer, manager, statements):
+    """The totals need every invoice's lines: loaded with the page, not one SELECT per invoice."""
+    with app.app_context(), acting_as():
+        note = f"Export-Zählung {customer}"
+        for _ in range(2):
+            make_draft(customer, note=note)
+    url = f"/invoiceview/export/csv?_flt_0_note={note.replace(' ', '+')}"
+    with statements() as few:
+        assert manager.get(url).get_data().decode("utf-8-sig").count("\n") == 3
+    with app.app_context(), acting_as():
+        for _ in range(4):
+            make_draft(customer, note=note)
+    with statements() as more:
+        assert manager.get(url).get_data().decode("utf-8-sig").count("\n") == 7
+    assert more.n == few.n

@@ -76,7 +76,8 @@ CONFIRM_TITLES = {
 
 
 class InvoiceView(ExportMixin, SecureModelView):
-    datamodel = EagerInterface(Invoice, eager=("customer",))
+    # lines: the export's totals read them for every row (one SELECT per page, not one per invoice)
+    datamodel = EagerInterface(Invoice, eager=("customer", "lines"))
     # "Rechnungen" as CSV/XLSX (the list's filters and order): the Manager's and Owner's
     export_columns = ["number", "customer", "status", "issued_at", "paid_at", "total_net", "total_vat",
                       "total_gross", "recipient_name"]
@@ -152,29 +153,30 @@ class InvoiceView(ExportMixin, SecureModelView):
             return self._confirm(db.session.get(Invoice, invoice.id), action, str(exc))
         return self._done(result or invoice, message(result or invoice))
 
+    def _confirmed(self, pk, action: str, refused: str, change, message):
+        """A step that needs its confirmation: the first POST (or GET) shows it, `confirm=1` runs it."""
+        invoice = self._visible_invoice(pk)
+        if request.method == "GET" or request.form.get("confirm") != "1":
+            return self._confirm(invoice, action, refused if request.method == "POST" else None)
+        return self._run(invoice, action, lambda: change(invoice), message)
+
     @expose("/issue/<pk>", methods=["GET", "POST"])
     @has_access
     @permission_name("issue")
     def issue(self, pk):
-        """"Ausstellen": the first POST (or GET) shows the confirmation, `confirm=1` issues."""
-        invoice = self._visible_invoice(pk)
-        if request.method == "GET" or request.form.get("confirm") != "1":
-            error = _("Bitte das Ausstellen bestätigen.") if request.method == "POST" else None
-            return self._confirm(invoice, "issue", error)
-        return self._run(invoice, "issue", lambda: issue_invoice(db.session, invoice),
-                         lambda done: _("Rechnung %(number)s ausgestellt.", number=done.number))
+        """"Ausstellen"."""
+        return self._confirmed(pk, "issue", _("Bitte das Ausstellen bestätigen."),
+                               lambda invoice: issue_invoice(db.session, invoice),
+                               lambda done: _("Rechnung %(number)s ausgestellt.", number=done.number))
 
     @expose("/cancel/<pk>", methods=["GET", "POST"])
     @has_access
     @permission_name("cancel")
     def cancel(self, pk):
-        """"Stornieren": creates and issues the cancellation invoice after a confirmation."""
-        invoice = self._visible_invoice(pk)
-        if request.method == "GET" or request.form.get("confirm") != "1":
-            error = _("Bitte das Stornieren bestätigen.") if request.method == "POST" else None
-            return self._confirm(invoice, "cancel", error)
-        return self._run(invoice, "cancel", lambda: cancel_invoice(db.session, invoice),
-                         lambda done: _("Stornorechnung %(number)s ausgestellt.", number=done.number))
+        """"Stornieren": creates and issues the cancellation invoice."""
+        return self._confirmed(pk, "cancel", _("Bitte das Stornieren bestätigen."),
+                               lambda invoice: cancel_invoice(db.session, invoice),
+                               lambda done: _("Stornorechnung %(number)s ausgestellt.", number=done.number))
 
     @expose("/payment/<pk>", methods=["GET", "POST"])
     @has_access
