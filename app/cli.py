@@ -65,7 +65,7 @@ def init_app_data() -> None:
     from app.services.lenses import seed_builtin_lenses
 
     with acting_as():
-        seed_builtin_lenses(db.session)  # the built-in customer lenses, keyed by builtin_key
+        seed_builtin_lenses(db.session)  # the built-in lenses (customers, open invoices), keyed by builtin_key
         db.session.commit()
 
 

@@ -331,6 +331,7 @@ class Plan:
     tables: dict[type, Rows] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
     employee_logins: list[tuple[int, str, str, str]] = field(default_factory=list)  # id, first, last, email
+    program_services: dict[int, list[int]] = field(default_factory=dict)  # bonus program → services it covers
 
     def rows(self, model: type) -> Rows:
         return self.tables[model]
@@ -900,13 +901,18 @@ class Planner:
     def bonus(self) -> None:
         rng = self.rng("bonus")
         programs, ledger = self.plan.rows(BonusProgram), self.plan.rows(BonusTransaction)
+
+        def book(**values: Any) -> int:
+            return ledger.add(created_by_id=self.system_user_id, **values)
+
         program_by_kind: dict[str, tuple[int, tuple]] = {}
         for spec in BONUS_PROGRAMS:
             name, kind, per_euro, threshold, reward, reward_kind, value, referral = spec
             program_id = programs.add(name=name, points_per_euro=Decimal(per_euro), threshold=threshold,
-                                      reward_name=reward, reward_kind=reward_kind, reward_value=Decimal(value),
-                                      referral_points=referral, active=True)
+                                reward_name=reward, reward_kind=reward_kind, reward_value=Decimal(value),
+                                referral_points=referral, active=True)
             program_by_kind[kind] = (program_id, spec)
+            self.plan.program_services[program_id] = [sid for sid, service in self.services if service.kind == kind]
         members = {(i, kind) for i, p in enumerate(self.people) for kind in p["_kinds"]
                    if not p["_duplicate"] and rng.random() < 0.4}
         balance: dict[tuple[int, str], int] = {}
@@ -925,34 +931,34 @@ class Planner:
             customer_id = self.people[person_index]["id"]
             previous = last_visit.get(key)
             if previous is not None and end - previous > expiry and balance.get(key, 0) > 0:
-                ledger.add(customer_id=customer_id, program_id=program_id, booking_id=None, kind="expiry",
-                           points=-balance[key], reason="Punkte verfallen (12 Monate ohne Besuch)",
-                           created_at=previous + expiry)
+                book(customer_id=customer_id, program_id=program_id, booking_id=None, kind="expiry",
+                     points=-balance[key], reason="Punkte verfallen (12 Monate ohne Besuch)",
+                     created_at=previous + expiry)
                 balance[key] = 0
             last_visit[key] = end
             if balance.get(key, 0) >= threshold and rng.random() < 0.7:
-                ledger.add(customer_id=customer_id, program_id=program_id, booking_id=booking_id, kind="redeem",
-                           points=-threshold, reason=f"Prämie eingelöst: {reward}", created_at=end)
+                book(customer_id=customer_id, program_id=program_id, booking_id=booking_id, kind="redeem",
+                     points=-threshold, reason=f"Prämie eingelöst: {reward}", created_at=end)
                 balance[key] -= threshold
             points = int(price * Decimal(per_euro))
             if points > 0:
                 service_name = self.services[service_index][1].name
-                ledger.add(customer_id=customer_id, program_id=program_id, booking_id=booking_id, kind="earn",
-                           points=points, reason=f"Termin: {service_name}", created_at=end + timedelta(minutes=5))
+                book(customer_id=customer_id, program_id=program_id, booking_id=booking_id, kind="earn",
+                     points=points, reason=f"Termin: {service_name}", created_at=end + timedelta(minutes=5))
                 balance[key] = balance.get(key, 0) + points
             if rng.random() < 0.004:
                 fix = rng.choice([10, 20, 25, 50])
                 sign = -1 if balance.get(key, 0) >= fix and rng.random() < 0.5 else 1
-                ledger.add(customer_id=customer_id, program_id=program_id, booking_id=None, kind="correction",
-                           points=sign * fix, reason="Korrektur: doppelt gutgeschrieben" if sign < 0
-                           else "Korrektur: Punkte nachgetragen", created_at=end + timedelta(days=1))
+                book(customer_id=customer_id, program_id=program_id, booking_id=None, kind="correction",
+                     points=sign * fix, reason="Korrektur: doppelt gutgeschrieben" if sign < 0
+                     else "Korrektur: Punkte nachgetragen", created_at=end + timedelta(days=1))
                 balance[key] = balance.get(key, 0) + sign * fix
         for key, visit in last_visit.items():
             if self.now - visit > expiry and balance.get(key, 0) > 0:
                 program_id = program_by_kind[key[1]][0]
-                ledger.add(customer_id=self.people[key[0]]["id"], program_id=program_id, booking_id=None,
-                           kind="expiry", points=-balance[key], reason="Punkte verfallen (12 Monate ohne Besuch)",
-                           created_at=visit + expiry)
+                book(customer_id=self.people[key[0]]["id"], program_id=program_id, booking_id=None,
+                     kind="expiry", points=-balance[key], reason="Punkte verfallen (12 Monate ohne Besuch)",
+                     created_at=visit + expiry)
         index_by_id = {p["id"]: i for i, p in enumerate(self.people)}
         for person_index, person in enumerate(self.people):
             referrer = person["referred_by_id"]
@@ -962,9 +968,10 @@ class Planner:
             if (index_by_id[referrer], spec_kind) not in members:
                 continue
             program_id, spec = program_by_kind[spec_kind]
-            ledger.add(customer_id=referrer, program_id=program_id, booking_id=None, kind="referral",
-                       points=spec[7], reason=f"Empfehlung: Kunde Nr. {person['id']}",
-                       created_at=visit + timedelta(minutes=10))
+            book(customer_id=referrer, program_id=program_id, booking_id=None, kind="referral", points=spec[7],
+                 referred_customer_id=person["id"],
+                 reason=f"Empfehlung: erster Termin von Kund:in #{person['id']} abgeschlossen",
+                 created_at=visit + timedelta(minutes=10))
 
 
 # ---------------------------------------------------------------------------
@@ -1126,6 +1133,9 @@ def seed_demo(customers: int = 2000, bookings: int = 40000, seed: int = 42, pass
         else:
             _write_orm(plan)
         _fix_sequences(plan)
+        for program_id, service_ids in plan.program_services.items():  # through the ORM: versioned
+            program = db.session.get(BonusProgram, program_id)
+            program.services = list(db.session.scalars(select(Service).where(Service.id.in_(service_ids))))
         for key, value in plan.settings.items():
             setting = db.session.scalar(select(Setting).where(Setting.key == key))
             if setting is None:

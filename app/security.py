@@ -118,6 +118,8 @@ MANAGER_PERMS = _merge(
     {"DuplicateView": {"can_list", "can_compare", "can_merge", "can_dismiss", "can_merges"}},
     {"CustomerImportView": {"can_index", "can_import"}},  # Kunden importieren (CSV/XLSX)
     {"InvoiceView": {"can_issue", "can_cancel", "can_payment", "can_export"}},  # Ausstellen, Storno, Zahlung, Export
+    # Bonusprämie einlösen / zurücknehmen on an invoice draft or a booking
+    {"InvoiceView": {"can_reward"}, "BookingView": {"can_reward"}},
 )
 for _view in OWNER_ONLY_WRITE:
     MANAGER_PERMS[_view] = set(READ) & MANAGER_PERMS.get(_view, set(READ))

@@ -66,11 +66,13 @@ def customer(app):
 
 
 def make_draft(customer_id: int, lines=((1, "45.00", 19),), note: str | None = None) -> int:
+    """lines: (quantity, unit price, VAT rate[, gross_pricing]) each; net-priced unless the flag says so."""
     invoice = Invoice(customer_id=customer_id, note=note)
     invoice.lines = [
         InvoiceLine(position=index + 1, description=f"Position {index + 1}", quantity=Decimal(str(quantity)),
-                    unit_price=Decimal(price), vat_rate=Decimal(str(rate)))
-        for index, (quantity, price, rate) in enumerate(lines)
+                    unit_price=Decimal(price), vat_rate=Decimal(str(rate)), gross_pricing=bool(gross))
+        for index, (quantity, price, rate, gross) in enumerate(tuple(line) + (False,) * (4 - len(line))
+                                                               for line in lines)
     ]
     db.session.add(invoice)
     db.session.commit()
@@ -265,6 +267,7 @@ def test_a_line_cannot_be_moved_out_of_an_issued_invoice(app, customer):
     "UPDATE invoice SET recipient_name = 'Jemand' WHERE id = :pk",
     "DELETE FROM invoice WHERE id = :pk",
     "UPDATE invoice_line SET unit_price = 1 WHERE invoice_id = :pk",
+    "UPDATE invoice_line SET gross_pricing = TRUE WHERE invoice_id = :pk",
     "DELETE FROM invoice_line WHERE invoice_id = :pk",
     "INSERT INTO invoice_line (invoice_id, position, description, quantity, unit_price, vat_rate) "
     "VALUES (:pk, 2, 'neu', 1, 1, 19)",
@@ -341,6 +344,83 @@ def test_a_draft_line_takes_only_a_configured_vat_rate(app, customer, manager):
             assert any(line.description == f"Satz {rate}" for line in fresh(pk).lines) is stored
 
 
+GROSS_FIELD_RE = re.compile(r'<input[^>]*name="gross_pricing"[^>]*>')
+
+
+def gross_checkbox(client, url: str) -> str:
+    """The "Preis inkl. MwSt." checkbox of the form on `url`."""
+    field = GROSS_FIELD_RE.search(client.get(url).get_data(as_text=True))
+    assert field, f"no gross_pricing checkbox on {url}"
+    return field.group(0)
+
+
+def test_the_line_form_stores_the_gross_pricing_checkbox(app, customer, manager):
+    with app.app_context(), acting_as():
+        pk = make_draft(customer, lines=())
+    add = "/invoicelineview/add"
+    assert 'type="checkbox"' in gross_checkbox(manager, add) and "checked" in gross_checkbox(manager, add)
+    base = {"invoice": pk, "quantity": "1", "unit_price": "45.00", "vat_rate": "19"}
+    response = post_form(manager, add, base | {"position": 1, "description": "Brutto", "gross_pricing": "y"})
+    assert response.status_code == 302
+    response = post_form(manager, add, base | {"position": 2, "description": "Netto"})  # unticked: not sent
+    assert response.status_code == 302
+    with app.app_context():
+        lines = {line.description: line for line in fresh(pk).lines}
+        assert lines["Brutto"].gross_pricing is True and lines["Netto"].gross_pricing is False
+        assert lines["Brutto"].amounts() == (Decimal("37.82"), Decimal("7.18"), Decimal("45.00"))
+        assert lines["Netto"].amounts() == (Decimal("45.00"), Decimal("8.55"), Decimal("53.55"))
+        gross_id, net_id = lines["Brutto"].id, lines["Netto"].id
+    # the edit form shows what is stored, and unticking / ticking is stored
+    assert "checked" in gross_checkbox(manager, f"/invoicelineview/edit/{gross_id}")
+    assert "checked" not in gross_checkbox(manager, f"/invoicelineview/edit/{net_id}")
+    edit = f"/invoicelineview/edit/{gross_id}"
+    assert post_form(manager, edit, base | {"position": 1, "description": "Brutto"}).status_code == 302
+    with app.app_context():
+        assert db.session.get(InvoiceLine, gross_id).gross_pricing is False
+    data = base | {"position": 1, "description": "Brutto", "gross_pricing": "y"}
+    assert post_form(manager, edit, data).status_code == 302
+    with app.app_context():
+        invoice = fresh(pk)
+        assert [line.gross_pricing for line in invoice.lines] == [True, False]
+        assert (invoice.total_net, invoice.total_vat, invoice.total_gross) == (
+            Decimal("82.82"), Decimal("15.73"), Decimal("98.55"))
+    # the detail page says per line whether the unit price is gross or net, with net / VAT / gross
+    html = manager.get(f"/invoiceview/show/{pk}").get_data(as_text=True)
+    prices = re.findall(r'class="text-muted tb-pricing">([^<]+)<', html)
+    assert prices == ["brutto", "netto"]
+    for amount in ("37,82 €", "7,18 €", "45,00 €", "8,55 €", "53,55 €"):
+        assert amount in html
+    assert re.search(r'id="invoice-total-net">82,82 €<', html) and re.search(r'id="invoice-total-gross">98,55 €<', html)
+    assert re.search(r'id="invoice-total-vat">15,73 €<', html)
+
+
+def test_a_forged_gross_pricing_post_to_an_issued_invoice_is_refused(app, customer, manager):
+    """Ticking "Preis inkl. MwSt." would change an issued invoice's amounts: refused like any change."""
+    with app.app_context(), acting_as():
+        pk = issued(customer)  # one net line: 45.00 + 8.55 VAT
+        line_id = fresh(pk).lines[0].id
+    data = {"invoice": pk, "position": 1, "description": "Position 1", "quantity": "1", "unit_price": "45.00",
+            "vat_rate": "19", "gross_pricing": "y"}
+    refused = "Eine ausgestellte Rechnung kann nicht mehr geändert werden."
+    for url, form in ((f"/invoicelineview/edit/{line_id}", data), ("/invoicelineview/add", data | {"position": 2})):
+        response = post_form(manager, url, form, form_url=url)
+        assert response.status_code in (200, 302)
+        html = (manager.get(response.location) if response.status_code == 302 else response).get_data(as_text=True)
+        assert refused in html
+    with app.app_context():
+        invoice = fresh(pk)
+        assert invoice.status == "issued"
+        assert [(line.id, line.gross_pricing) for line in invoice.lines] == [(line_id, False)]
+        assert invoice.total_gross == Decimal("53.55")
+    # and in the ORM
+    with app.app_context(), acting_as():
+        fresh(pk).lines[0].gross_pricing = True
+        with pytest.raises(ValueError, match="Storno"):
+            db.session.commit()
+        db.session.rollback()
+        assert fresh(pk).lines[0].gross_pricing is False
+
+
 def test_vat_rates_setting(app):
     assert parse_vat_rates("19,7,0") == (Decimal("19"), Decimal("7"), Decimal("0"))
     assert parse_vat_rates(" 19 ; 10.7 ; 19 ") == (Decimal("19"), Decimal("10.7"))
@@ -376,6 +456,41 @@ def test_storno_negates_the_lines_and_cancels_the_original(app, customer):
             cancel_invoice(db.session, draft, now=NOW)
         db.session.rollback()
         assert last_sequence(2026) == before + 1
+
+
+def test_storno_of_a_gross_invoice_negates_exactly(app, customer):
+    """Gross-priced lines (and one net line) at two rates: the Storno copies the pricing, so every
+    line amount is negated and both invoices together are 0.00 per rate."""
+    with app.app_context(), acting_as():
+        pk = issued(customer, lines=((2, "45.00", 19, True), (1, "12.50", 7, True), (3, "0.99", 19, True),
+                                     (1, "10.00", 19, False)))
+        storno = cancel_invoice(db.session, fresh(pk), now=NOW)
+        db.session.commit()
+        original, storno = fresh(pk), fresh(storno.id)
+        assert [line.gross_pricing for line in storno.lines] == [True, True, True, False]
+        assert [line.amounts() for line in original.lines] == [
+            (Decimal("75.63"), Decimal("14.37"), Decimal("90.00")),  # 90 × 19/119 = 14.369…
+            (Decimal("11.68"), Decimal("0.82"), Decimal("12.50")),  # 12.50 × 7/107 = 0.8177…
+            (Decimal("2.50"), Decimal("0.47"), Decimal("2.97")),  # 2.97 × 19/119 = 0.4742…
+            (Decimal("10.00"), Decimal("1.90"), Decimal("11.90")),  # net: VAT on top
+        ]
+        for line, negated in zip(original.lines, storno.lines, strict=True):
+            assert negated.amounts() == tuple(-amount for amount in line.amounts())
+        assert original.vat_breakdown() == [
+            (Decimal("7"), Decimal("11.68"), Decimal("0.82"), Decimal("12.50")),
+            (Decimal("19"), Decimal("88.13"), Decimal("16.74"), Decimal("104.87")),
+        ]
+        both = {}
+        for invoice in (original, storno):
+            for rate, net, vat, gross in invoice.vat_breakdown():
+                sums = both.setdefault(rate, [Decimal("0.00")] * 3)
+                sums[0], sums[1], sums[2] = sums[0] + net, sums[1] + vat, sums[2] + gross
+        assert both == {Decimal("7"): [Decimal("0.00")] * 3, Decimal("19"): [Decimal("0.00")] * 3}
+        assert original.total_gross + storno.total_gross == Decimal("0.00")
+        assert (original.total_net, original.total_vat, original.total_gross) == (
+            Decimal("99.81"), Decimal("17.56"), Decimal("117.37"))
+        assert (storno.total_net, storno.total_vat, storno.total_gross) == (
+            Decimal("-99.81"), Decimal("-17.56"), Decimal("-117.37"))
 
 
 def test_issue_route_confirms_then_issues(app, customer, manager):
@@ -528,12 +643,21 @@ def test_lines_from_completed_bookings_and_sold_cards(app, customer, world, mana
             invoice = fresh(draft)
             assert [(line.booking_id, line.pass_card_id, line.unit_price) for line in invoice.lines] == [
                 (done_a, None, Decimal("45.00")), (None, card_id, Decimal("100.00"))]
+            # the booking's and the card's prices are consumer prices: gross-priced lines, VAT inside
+            assert [line.gross_pricing for line in invoice.lines] == [True, True]
+            assert [line.amounts() for line in invoice.lines] == [
+                (Decimal("37.82"), Decimal("7.18"), Decimal("45.00")),  # 45 × 19/119 = 7.1848…
+                (Decimal("84.03"), Decimal("15.97"), Decimal("100.00"))]  # 100 × 19/119 = 15.966…
+            assert (invoice.total_net, invoice.total_vat, invoice.total_gross) == (
+                Decimal("121.85"), Decimal("23.15"), Decimal("145.00"))
             assert [b.id for b in billable_bookings(db.session, customer)] == [done_b]
             # issued and cancelled by a Storno: the booking is billable again
             issue_invoice(db.session, invoice, now=NOW)
-            cancel_invoice(db.session, invoice, now=NOW)
+            storno = cancel_invoice(db.session, invoice, now=NOW)
             db.session.commit()
             assert [b.id for b in billable_bookings(db.session, customer)] == [done_a, done_b]
+            assert [line.gross_pricing for line in fresh(storno.id).lines] == [True, True]
+            assert fresh(storno.id).total_gross == Decimal("-145.00")
     finally:
         with app.app_context(), acting_as():
             purge_customer(customer)
@@ -554,20 +678,42 @@ quantity = st.decimals(min_value=Decimal("-99.99"), max_value=Decimal("99.99"), 
 rate = st.sampled_from([Decimal("19"), Decimal("7"), Decimal("0"), Decimal("5.5"), Decimal("10.7")])
 
 
+def _reference(q: Decimal, p: Decimal, r: Decimal, gross_pricing: bool) -> tuple[Fraction, Fraction, Fraction]:
+    """(net, VAT, gross) of a line by the book, in exact fractions: net pricing adds the VAT on
+    top of the net amount; gross pricing takes it out of the consumer price (rate / (100 + rate))."""
+    amount = _half_up(Fraction(q) * Fraction(p))
+    if gross_pricing:
+        vat = _half_up(amount * Fraction(r) / (100 + Fraction(r)))
+        return amount - vat, vat, amount
+    vat = _half_up(amount * Fraction(r) / 100)
+    return amount, vat, amount + vat
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(quantity, money, rate), min_size=1, max_size=12))
+@given(st.lists(st.tuples(quantity, money, rate, st.booleans()), min_size=1, max_size=12))
 def test_totals_are_exact_to_the_cent(rows):
-    lines = [InvoiceLine(quantity=q, unit_price=p, vat_rate=r) for q, p, r in rows]
+    """Random mixes of net- and gross-priced lines against the fraction-based reference."""
+    lines = [InvoiceLine(quantity=q, unit_price=p, vat_rate=r, gross_pricing=g) for q, p, r, g in rows]
     invoice = Invoice(lines=lines)
-    for line, (q, p, r) in zip(lines, rows, strict=True):
-        net = _half_up(Fraction(q) * Fraction(p))
-        vat = _half_up(net * Fraction(r) / 100)
-        assert Fraction(line.net) == net and Fraction(line.vat) == vat
+    expected: dict[Fraction, list[Fraction]] = {}
+    for line, (q, p, r, g) in zip(lines, rows, strict=True):
+        net, vat, gross = _reference(q, p, r, g)
+        assert (Fraction(line.net), Fraction(line.vat), Fraction(line.gross)) == (net, vat, gross)
         assert line.net + line.vat == line.gross
-        assert line.gross == line.gross.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        for amount in (line.net, line.vat, line.gross):
+            assert amount == amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        if g:  # the consumer price is what the line costs
+            assert Fraction(line.gross) == _half_up(Fraction(q) * Fraction(p))
+        sums = expected.setdefault(Fraction(r), [Fraction(0)] * 3)
+        sums[0], sums[1], sums[2] = sums[0] + net, sums[1] + vat, sums[2] + gross
     assert invoice.total_gross == sum(line.gross for line in lines)
     assert invoice.total_net + invoice.total_vat == invoice.total_gross
+    assert Fraction(invoice.total_net) == sum(net for net, _v, _g in expected.values())
+    assert Fraction(invoice.total_vat) == sum(vat for _n, vat, _g in expected.values())
+    assert Fraction(invoice.total_gross) == sum(gross for _n, _v, gross in expected.values())
     breakdown = invoice.vat_breakdown()
+    assert {Fraction(r): [Fraction(n), Fraction(v), Fraction(g)] for r, n, v, g in breakdown} == expected
+    assert [r for r, *_sums in breakdown] == sorted(r for r, *_sums in breakdown)
     assert sum(net for _r, net, _v, _g in breakdown) == invoice.total_net
     assert sum(gross for _r, _n, _v, gross in breakdown) == invoice.total_gross
     invoice.lines = []  # transient objects only: nothing to clean up
@@ -580,6 +726,24 @@ def test_half_cent_rounds_up():
     assert line.vat == Decimal("0.03")  # 0.025 → 0.03, banker's rounding would give 0.02
     line = InvoiceLine(quantity=Decimal("-1"), unit_price=Decimal("0.50"), vat_rate=Decimal("5"))
     assert line.vat == Decimal("-0.03") and line.gross == Decimal("-0.53")
+
+
+def test_gross_pricing_takes_the_vat_out_of_the_price():
+    line = InvoiceLine(quantity=Decimal("1"), unit_price=Decimal("45.00"), vat_rate=Decimal("19"), gross_pricing=True)
+    assert (line.net, line.vat, line.gross) == (Decimal("37.82"), Decimal("7.18"), Decimal("45.00"))
+    line = InvoiceLine(quantity=Decimal("1"), unit_price=Decimal("45.00"), vat_rate=Decimal("19"), gross_pricing=False)
+    assert (line.net, line.vat, line.gross) == (Decimal("45.00"), Decimal("8.55"), Decimal("53.55"))
+    line = InvoiceLine(quantity=Decimal("1"), unit_price=Decimal("45.00"), vat_rate=Decimal("19"))
+    assert line.gross == Decimal("53.55")  # not set (a transient line): net, as before
+    line = InvoiceLine(quantity=Decimal("2.5"), unit_price=Decimal("19.99"), vat_rate=Decimal("7"), gross_pricing=True)
+    assert (line.net, line.vat, line.gross) == (Decimal("46.71"), Decimal("3.27"), Decimal("49.98"))
+    line = InvoiceLine(quantity=Decimal("1"), unit_price=Decimal("9.99"), vat_rate=Decimal("0"), gross_pricing=True)
+    assert (line.net, line.vat, line.gross) == (Decimal("9.99"), Decimal("0.00"), Decimal("9.99"))
+    # a half cent of VAT rounds up (away from zero): 0.12 × 60/160 = 0.045 → 0.05, banker's would give 0.04
+    line = InvoiceLine(quantity=Decimal("1"), unit_price=Decimal("0.12"), vat_rate=Decimal("60"), gross_pricing=True)
+    assert (line.net, line.vat, line.gross) == (Decimal("0.07"), Decimal("0.05"), Decimal("0.12"))
+    line.quantity = Decimal("-1")
+    assert (line.net, line.vat, line.gross) == (Decimal("-0.07"), Decimal("-0.05"), Decimal("-0.12"))
 
 
 def test_invoice_export_reads_the_lines_once_not_per_invoice(app, customer, manager, statements):

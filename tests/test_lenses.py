@@ -237,7 +237,10 @@ def test_builtin_lenses_are_seeded_once(app):
         rows = db.session.scalars(sa.select(Lens).where(Lens.builtin_key.isnot(None))).all()
         assert {row.builtin_key for row in rows} == set(BUILTIN_LENSES)
         assert len(rows) == len(BUILTIN_LENSES)
-        assert all(row.builtin and row.view_name == "CustomerView" and row.owner_id is None for row in rows)
+        assert all(row.builtin and row.view_name == BUILTIN_LENSES[row.builtin_key].view and row.owner_id is None
+                   for row in rows)
+        assert {row.builtin_key for row in rows if row.view_name == "CustomerView"} == \
+            set(BUILTIN_LENSES) - {"open_items"}  # the customer lenses stay on the customer list
         overdue = next(row for row in rows if row.builtin_key == "overdue")
         assert overdue.name == "Überfällig" and overdue.query_string == "_flt_0_lens=overdue"
 

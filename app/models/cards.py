@@ -104,7 +104,10 @@ class PassRedemption(Model):
 @event.listens_for(Session, "before_flush")
 def _redeem_on_status_change(session: Session, flush_context, instances) -> None:
     """Every way a booking's status moves (status workflow, forms, API, history revert)
-    flushes it: redeem or give back its pass card unit here (app/services/cards.py)."""
+    flushes it: redeem or give back its pass card unit here (app/services/cards.py), then
+    the bonus points, which need to know whether a card paid (app/services/bonus.py)."""
+    from app.services.bonus import sync_bonus
     from app.services.cards import sync_redemptions
 
     sync_redemptions(session)
+    sync_bonus(session)

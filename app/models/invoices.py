@@ -8,6 +8,7 @@ from flask_appbuilder import Model
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Integer,
@@ -21,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from app.models.bonus import BonusTransaction
 from app.models.bookings import Booking
 from app.models.cards import PassCard
 from app.models.customers import Customer
@@ -133,27 +135,49 @@ class InvoiceLine(Model):
     vat_rate: Mapped[Decimal] = mapped_column(Numeric(4, 2), default=Decimal("19.00"))
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id", ondelete="RESTRICT"), index=True)
     pass_card_id: Mapped[int | None] = mapped_column(ForeignKey("pass_card.id", ondelete="RESTRICT"))
+    # True: unit_price is the consumer price including VAT (bookings, cards, bonus discounts);
+    # False: unit_price is net and VAT is added on top.
+    gross_pricing: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # A bonus reward's discount line: the ledger line that paid for it.
+    bonus_transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bonus_transaction.id"), index=True)
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
     booking: Mapped[Booking | None] = relationship()
     pass_card: Mapped[PassCard | None] = relationship()
+    bonus_transaction: Mapped[BonusTransaction | None] = relationship()
 
     __table_args__ = (
         CheckConstraint("quantity <> 0", name="ck_invoice_line_quantity"),
         CheckConstraint("vat_rate >= 0 AND vat_rate < 100", name="ck_invoice_line_vat"),
     )
 
+    def amounts(self) -> tuple[Decimal, Decimal, Decimal]:
+        """(net, VAT, gross) of the line, each to the cent (half up).
+
+        Net pricing: net = qty × unit price, VAT = net × rate / 100, gross = net + VAT.
+        Gross pricing (consumer prices incl. VAT, PAngV): gross = qty × unit price,
+        VAT = gross × rate / (100 + rate), net = gross − VAT. Both rules are symmetric
+        in the sign, so a Storno's negated line negates every amount exactly."""
+        amount = cents(Decimal(self.quantity) * Decimal(self.unit_price))
+        rate = Decimal(self.vat_rate)
+        if self.gross_pricing:
+            vat = cents(amount * rate / (100 + rate))
+            return amount - vat, vat, amount
+        vat = cents(amount * rate / 100)
+        return amount, vat, amount + vat
+
     @property
     def net(self) -> Decimal:
-        return cents(Decimal(self.quantity) * Decimal(self.unit_price))
+        return self.amounts()[0]
 
     @property
     def vat(self) -> Decimal:
-        return cents(self.net * Decimal(self.vat_rate) / 100)
+        return self.amounts()[1]
 
     @property
     def gross(self) -> Decimal:
-        return self.net + self.vat
+        return self.amounts()[2]
 
     def __str__(self) -> str:
         return self.description

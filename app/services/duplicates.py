@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from app.extensions import acting_user_id
 from app.models import Customer, CustomerMerge, DuplicateDismissal, Invoice, model_for_table
 from app.models.types import utcnow
+from app.services.bonus import reverse_merged_referral
 from app.services.phone import normalize_phone
 from app.services.phonetics import cologne, fold
 
@@ -498,6 +499,7 @@ def merge_customers(session: Session, kept_id: int, removed_id: int) -> Customer
     merge = CustomerMerge(kept_id=kept_id, removed_id=removed_id, moved=moved, filled=sorted(fill))
     session.add(merge)
     session.flush()
+    reverse_merged_referral(session, kept_id, removed_id)  # one person, one referral payout
     merge.transaction_id = _transaction_id(session)
     return merge
 

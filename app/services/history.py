@@ -40,6 +40,7 @@ HISTORY_LABELS: dict[str, dict[str, Any]] = {
     "Customer": {"lat": _l("Breitengrad"), "lon": _l("Längengrad"), "geocoded_at": _l("Geokodiert am"),
                  "created_by_id": _l("Angelegt von")},
     "Location": {"lat": _l("Breitengrad"), "lon": _l("Längengrad")},
+    "BonusTransaction": {"created_by_id": _l("Erfasst von"), "referred_customer_id": _l("Empfohlene Kund:in (Nr.)")},
 }
 
 

@@ -18,6 +18,7 @@ from app.formatting import business_tz, fmt_date, to_local
 from app.models import Booking, BookingStatus, Invoice, InvoiceLine, PassCard, Setting
 from app.models.invoices import InvoiceCounter
 from app.models.types import utcnow
+from app.services.bonus import reverse_invoice_rewards
 
 VAT_RATES_KEY = "vat_rates"
 DEFAULT_VAT_RATES = (Decimal("19"), Decimal("7"), Decimal("0"))
@@ -76,12 +77,13 @@ def cancel_invoice(session: Session, invoice: Invoice, *, now: datetime | None =
     )
     storno.lines = [
         InvoiceLine(position=line.position, description=line.description, quantity=-line.quantity,
-                    unit_price=line.unit_price, vat_rate=line.vat_rate,
+                    unit_price=line.unit_price, vat_rate=line.vat_rate, gross_pricing=line.gross_pricing,
                     booking_id=line.booking_id, pass_card_id=line.pass_card_id)
         for line in invoice.lines
     ]
     session.add(storno)
     issue_invoice(session, storno, now=now)
+    reverse_invoice_rewards(session, invoice)  # the rewards redeemed on it give their points back
     invoice.status = "cancelled"
     session.flush()
     return storno
@@ -146,8 +148,11 @@ def billable_cards(session: Session, customer_id: int) -> list[PassCard]:
 
 def add_billable_lines(session: Session, invoice: Invoice, booking_ids: list[int],
                        card_ids: list[int]) -> list[InvoiceLine]:
-    """Lines for the chosen bookings and cards (prices as net at the first configured VAT rate);
-    ValueError (German) when a chosen one is not billable for this draft's customer."""
+    """Lines for the chosen bookings (at their service's VAT rate) and cards (at the first
+    configured VAT rate); their prices
+    (the booking's, else its service's, the card's) are consumer prices including VAT, so the
+    lines are gross-priced (`gross_pricing`: the VAT is taken out of the price, not added on
+    top). ValueError (German) when a chosen one is not billable for this draft's customer."""
     if invoice.status != "draft":
         raise ValueError(_("Eine ausgestellte Rechnung kann nicht mehr geändert werden."))
     if not booking_ids and not card_ids:
@@ -164,14 +169,15 @@ def add_billable_lines(session: Session, invoice: Invoice, booking_ids: list[int
         price = booking.price if booking.price is not None else booking.service.price
         position += 1
         lines.append(InvoiceLine(
-            position=position, booking_id=pk, unit_price=price or Decimal("0"), vat_rate=rate,
+            position=position, booking_id=pk, unit_price=price or Decimal("0"), gross_pricing=True,
+            vat_rate=booking.service.vat_rate if booking.service.vat_rate is not None else rate,
             description=_("%(service)s am %(date)s", service=booking.service.name,
                           date=fmt_date(to_local(booking.start_at)))))
     for pk in card_ids:
         card = cards[pk]
         position += 1
         lines.append(InvoiceLine(position=position, pass_card_id=pk, unit_price=card.price, vat_rate=rate,
-                                 description=_("Mehrfachkarte %(name)s", name=card.type.name)))
+                                 gross_pricing=True, description=_("Mehrfachkarte %(name)s", name=card.type.name)))
     invoice.lines.extend(lines)
     session.flush()
     return lines

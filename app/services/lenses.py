@@ -1,8 +1,10 @@
 """Linsen (issue 4, point 2): named filters of a list view, stored as the list's own URL
 arguments. A lens is nothing but list arguments, so the list's row rules always apply.
 
-The built-in customer lenses are rows keyed by `builtin_key`; what they select is code
-(`lens_clause`), reached through the customer list's custom filter column `lens`."""
+The built-in lenses are rows keyed by `builtin_key`, each of one list (BUILTIN_LENSES).
+What the customer lenses select is code (`lens_clause`), reached through the customer list's
+custom filter column `lens`; the invoice list's "Offene Posten" uses its column `payment`
+(`payment_clause`)."""
 from __future__ import annotations
 
 import itertools
@@ -11,6 +13,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 import sqlalchemy as sa
@@ -19,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.formatting import to_local
-from app.models import Booking, BookingStatus, Customer, Lens, PassCard, Setting
+from app.models import Booking, BookingStatus, Customer, Invoice, InvoiceLine, Lens, PassCard, Setting
 from app.models.settings import lens_role
 from app.security import restrict
 
@@ -31,21 +35,37 @@ LENS_VIEWS = {
     "CustomerView": _l("Kunden"),
     "BookingView": _l("Termine"),
     "PassCardView": _l("Mehrfachkarten"),
+    "InvoiceView": _l("Rechnungen"),
 }
 
-# key → (German name as stored, label shown, query string); all of the customer list.
-BUILTIN_LENSES: dict[str, tuple[str, object, str]] = {
-    "with_card": ("Mit Mehrfachkarte", _l("Mit Mehrfachkarte"), "_flt_0_lens=with_card"),
-    "duplicates": ("Dubletten", _l("Dubletten"), "_flt_0_lens=duplicates"),
-    "active": ("Aktiv (zukünftiger Termin)", _l("Aktiv (zukünftiger Termin)"), ACTIVE_QUERY),
-    "callback": ("Rückruf 📞", _l("Rückruf 📞"), "_flt_0_lens=callback"),
-    "new": ("Neu (letzte 30 Tage)", _l("Neu (letzte 30 Tage)"), "_flt_0_lens=new"),
-    "no_show": ("Mehrfach nicht erschienen", _l("Mehrfach nicht erschienen"), "_flt_0_lens=no_show"),
-    "overdue": ("Überfällig", _l("Überfällig"), "_flt_0_lens=overdue"),
+BUILTIN_VIEW = "CustomerView"  # the list of the built-in customer lenses
+INVOICE_VIEW = "InvoiceView"
+PAYMENT_COLUMN = "payment"  # the invoice list's filter column: `_flt_0_payment=open|paid`
+OPEN_ITEMS_KEY = "open_items"
+
+
+class BuiltinLens(NamedTuple):
+    name: str  # German, as stored
+    label: object  # shown (translated)
+    query: str  # the list arguments
+    view: str  # the list's view class name (a key of LENS_VIEWS)
+
+
+# key → the built-in lens
+BUILTIN_LENSES: dict[str, BuiltinLens] = {
+    "with_card": BuiltinLens("Mit Mehrfachkarte", _l("Mit Mehrfachkarte"), "_flt_0_lens=with_card", BUILTIN_VIEW),
+    "duplicates": BuiltinLens("Dubletten", _l("Dubletten"), "_flt_0_lens=duplicates", BUILTIN_VIEW),
+    "active": BuiltinLens("Aktiv (zukünftiger Termin)", _l("Aktiv (zukünftiger Termin)"), ACTIVE_QUERY, BUILTIN_VIEW),
+    "callback": BuiltinLens("Rückruf 📞", _l("Rückruf 📞"), "_flt_0_lens=callback", BUILTIN_VIEW),
+    "new": BuiltinLens("Neu (letzte 30 Tage)", _l("Neu (letzte 30 Tage)"), "_flt_0_lens=new", BUILTIN_VIEW),
+    "no_show": BuiltinLens("Mehrfach nicht erschienen", _l("Mehrfach nicht erschienen"), "_flt_0_lens=no_show",
+                           BUILTIN_VIEW),
+    "overdue": BuiltinLens("Überfällig", _l("Überfällig"), "_flt_0_lens=overdue", BUILTIN_VIEW),
+    OPEN_ITEMS_KEY: BuiltinLens("Offene Posten", _l("Offene Posten"), f"_flt_0_{PAYMENT_COLUMN}=open", INVOICE_VIEW),
 }
-BUILTIN_VIEW = "CustomerView"
-# Values of the `lens` filter column (the "active" lens uses the existing active filter).
-FILTER_KEYS = [key for key, (_name, _label, query) in BUILTIN_LENSES.items() if query.startswith("_flt_0_lens=")]
+# Values of the customer list's `lens` filter column (the "active" lens uses the existing active filter).
+FILTER_KEYS = [key for key, lens in BUILTIN_LENSES.items()
+               if lens.view == BUILTIN_VIEW and lens.query.startswith("_flt_0_lens=")]
 CARD_KEY = "with_card"  # needs the right to see pass cards
 
 NEW_DAYS = 30
@@ -72,13 +92,13 @@ def _now(now: datetime | None) -> datetime:
 def seed_builtin_lenses(session: Session) -> None:
     """Create or refresh the built-in lenses (keyed by builtin_key). Idempotent; no commit."""
     existing = {lens.builtin_key: lens for lens in session.scalars(sa.select(Lens).where(Lens.builtin_key.isnot(None)))}
-    for key, (name, _label, query) in BUILTIN_LENSES.items():
+    for key, (name, _label, query, view_name) in BUILTIN_LENSES.items():
         lens = existing.get(key)
         if lens is None:
-            session.add(Lens(name=name, view_name=BUILTIN_VIEW, query_string=query, builtin=True, builtin_key=key,
+            session.add(Lens(name=name, view_name=view_name, query_string=query, builtin=True, builtin_key=key,
                              shared=False, owner_id=None))
             continue
-        for attr, value in (("name", name), ("view_name", BUILTIN_VIEW), ("query_string", query), ("builtin", True)):
+        for attr, value in (("name", name), ("view_name", view_name), ("query_string", query), ("builtin", True)):
             if getattr(lens, attr) != value:
                 setattr(lens, attr, value)
 
@@ -197,6 +217,29 @@ def lens_clause(session: Session, key: str, may_see_cards: bool, now: datetime |
         ids = overdue_customer_ids(session, now)
         return Customer.id.in_(ids) if ids else sa.false()
     return sa.false()
+
+
+# --- what the invoice list's `payment` column selects ("Offene Posten") ---------------
+def payment_clause(value: str):
+    """The WHERE clause on Invoice of a `payment` value: "open" = issued, not paid and not a
+    Storno invoice itself (a cancelled invoice is not open); "paid" = paid_at set; any other
+    value matches nothing."""
+    value = (value or "").strip()
+    if value == "open":
+        return sa.and_(Invoice.status == "issued", Invoice.paid_at.is_(None), Invoice.cancels_id.is_(None))
+    if value == "paid":
+        return Invoice.paid_at.isnot(None)
+    return sa.false()
+
+
+def gross_totals(session: Session, invoice_ids) -> dict[int, Decimal]:
+    """Gross total per invoice of `invoice_ids` (a SELECT of Invoice.id, e.g. a list's filtered
+    rows): one query of their lines, summed with the lines' own pricing (InvoiceLine.gross).
+    An invoice without lines is missing (0)."""
+    totals: dict[int, Decimal] = {}
+    for line in session.scalars(sa.select(InvoiceLine).where(InvoiceLine.invoice_id.in_(invoice_ids))):
+        totals[line.invoice_id] = totals.get(line.invoice_id, Decimal("0.00")) + line.gross
+    return totals
 
 
 # --- recall e-mails ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from app.services.bookings import BookingOverlap, flush_booking
 from app.services.status import check_cancel_reason, status_to_store, stored_status, write_edit
 from app.services.working_time import check_booking_working_time, may_override_hours
 from app.views.base import SecureApi, SecureModelView, ajax_field
+from app.views.bonus import BookingBonusMixin
 from app.views.booking_history import BookingHistoryInterface, BookingHistoryMixin
 from app.views.booking_slots import slots_response
 from app.views.export import ExportMixin
@@ -80,7 +81,7 @@ def _assigned_employee_id(item: Booking) -> int | None:
     return item.employee_id
 
 
-class BookingView(BookingHistoryMixin, ExportMixin, StatusChangeMixin, SecureModelView):
+class BookingView(BookingBonusMixin, BookingHistoryMixin, ExportMixin, StatusChangeMixin, SecureModelView):
     datamodel = BookingHistoryInterface(
         Booking, eager=("customer", "service", "employee", "status", "location")
     )

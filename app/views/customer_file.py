@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
+from app.services.bonus import program_overview
 from app.services.notifications import MAX_BODY, MAX_SUBJECT, MessageRefused, queue_customer_message
 from app.views.documents import visible_customer
 from app.views.validators import parse_id
@@ -33,6 +34,11 @@ class CustomerFileMixin:
         if template == self.show_template and "pk" in kwargs:
             kwargs.update(detail_label=_("Stammdaten"), tab_labels=TAB_LABELS,
                           customer_actions=self.customer_actions(kwargs["pk"]))
+            if self.appbuilder.sm.has_access("can_list", "BonusTransactionView"):
+                customer = visible_customer(str(kwargs["pk"]))
+                if customer is not None:
+                    kwargs.update(related_heads={"BonusTransactionView": "terminbuch/customer_bonus.html"},
+                                  bonus_overview=program_overview(db.session, customer.id))
         return super().render_template(template, **kwargs)
 
     def customer_actions(self, pk) -> dict[str, str | None]:

@@ -1,20 +1,26 @@
 """Rechnungen."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, g, has_request_context, redirect, request, url_for
 from flask_appbuilder import expose, has_access
+from flask_appbuilder.fieldwidgets import Select2Widget
+from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from wtforms import SelectField
 
 from app.extensions import db
 from app.formatting import fmt_date, fmt_datetime, fmt_money, to_local
-from app.models import Customer, Invoice, InvoiceLine
+from app.models import BonusProgram, Customer, Invoice, InvoiceLine
 from app.models.invoices import INVOICE_STATUSES
 from app.security import restrict
+from app.services import lenses as lens_service
+from app.services.bonus import BonusRefused, program_overview, redeem_on_invoice
 from app.services.invoices import (
     add_billable_lines,
     billable_bookings,
@@ -28,7 +34,13 @@ from app.services.invoices import (
 from app.views.base import SecureModelView, ajax_field
 from app.views.export import ExportMixin
 from app.views.interface import EagerInterface
-from app.views.validators import parse_id, vat_rate
+from app.views.lenses import _add_column
+from app.views.validators import checkbox, parse_id, vat_rate
+
+PAYMENT_COLUMN = lens_service.PAYMENT_COLUMN
+OPEN_AMOUNT_COLUMN = "open_amount"
+PAYMENT_ARG = re.compile(rf"^_flt_\d_{PAYMENT_COLUMN}$")
+ZERO = Decimal("0.00")
 
 
 def fmt_rate(rate: Decimal) -> str:
@@ -41,20 +53,28 @@ class InvoiceLineView(SecureModelView):
     datamodel = EagerInterface(InvoiceLine, eager=("invoice",))
     list_title = _l("Rechnungspositionen")
     show_title = add_title = edit_title = _l("Rechnungsposition")
-    list_columns = ["invoice", "position", "description", "quantity", "unit_price", "vat_rate"]
-    add_columns = edit_columns = ["invoice", "position", "description", "quantity", "unit_price", "vat_rate"]
+    list_columns = ["invoice", "position", "description", "quantity", "unit_price", "gross_pricing", "vat_rate"]
+    add_columns = edit_columns = [
+        "invoice", "position", "description", "quantity", "unit_price", "gross_pricing", "vat_rate",
+    ]
     base_order = ("position", "asc")
     label_columns = {
         "invoice": _l("Rechnung"), "position": _l("Pos."), "description": _l("Beschreibung"), "quantity": _l("Menge"),
-        "unit_price": _l("Einzelpreis (netto)"), "vat_rate": _l("MwSt. (%)"),
-        "booking": _l("Termin"), "pass_card": _l("Mehrfachkarte"),
+        "unit_price": _l("Einzelpreis"), "gross_pricing": _l("Preis inkl. MwSt."), "vat_rate": _l("MwSt. (%)"),
+        "booking": _l("Termin"), "pass_card": _l("Mehrfachkarte"), "bonus_transaction": _l("Bonusprämie"),
     }
     formatters_columns = {"unit_price": fmt_money}
+    # Consumer prices include VAT (PAngV): a new line is gross-priced unless unticked.
+    add_form_extra_fields = edit_form_extra_fields = {
+        "gross_pricing": checkbox(_l("Preis inkl. MwSt."), default=True),
+    }
     validators_columns = {"vat_rate": [vat_rate()]}
 
     def check_write(self, item: InvoiceLine) -> None:
         if item.invoice is not None and item.invoice.status != "draft":
             raise ValueError(_("Eine ausgestellte Rechnung kann nicht mehr geändert werden."))
+        if item.bonus_transaction_id is not None:
+            raise ValueError(_("Eine Bonus-Position ändert sich nur über „Prämie zurücknehmen“ auf der Rechnung."))
         if item.quantity is not None and item.quantity == 0:
             raise ValueError(_("Die Menge darf nicht 0 sein."))
         rates = vat_rates(db.session)
@@ -70,6 +90,33 @@ def _int(pk) -> int | None:
     return parse_id(str(pk))
 
 
+# --- "Offene Posten": the `payment` filter column and the open amounts ---------------------
+class PaymentFilter(BaseFilter):
+    """`_flt_0_payment=open|paid` (lens_service.payment_clause); any other value: no invoice."""
+
+    name = _l("ist")
+    arg_name = "tb_payment"
+
+    def apply(self, query, value):
+        return query.filter(lens_service.payment_clause(value))
+
+
+class InvoiceLensInterface(EagerInterface):
+    """The invoice list's data model with the `payment` filter column (not a column of the model)."""
+
+    custom_filters = {**EagerInterface.custom_filters, PAYMENT_COLUMN: (PaymentFilter,)}
+
+
+PAYMENT_SEARCH_FIELD = SelectField(_l("Zahlung"), widget=Select2Widget(),
+                                   choices=[("open", _l("offen")), ("paid", _l("bezahlt"))])
+
+
+def open_items_on() -> bool:
+    """Whether the current request's list arguments select the open items (`payment=open`)."""
+    return any(value == "open" for key, values in request.args.lists() if PAYMENT_ARG.match(key)
+               for value in values)
+
+
 CONFIRM_TITLES = {
     "issue": _l("Rechnung ausstellen"), "cancel": _l("Rechnung stornieren"), "payment": _l("Zahlung erfassen"),
 }
@@ -77,7 +124,8 @@ CONFIRM_TITLES = {
 
 class InvoiceView(ExportMixin, SecureModelView):
     # lines: the export's totals read them for every row (one SELECT per page, not one per invoice)
-    datamodel = EagerInterface(Invoice, eager=("customer", "lines"))
+    # + the `payment` filter column of the "Offene Posten" lens
+    datamodel = InvoiceLensInterface(Invoice, eager=("customer", "lines"))
     # "Rechnungen" as CSV/XLSX (the list's filters and order): the Manager's and Owner's
     export_columns = ["number", "customer", "status", "issued_at", "paid_at", "total_net", "total_vat",
                       "total_gross", "recipient_name"]
@@ -87,7 +135,8 @@ class InvoiceView(ExportMixin, SecureModelView):
     show_title = add_title = edit_title = _l("Rechnung")
     list_columns = ["number", "customer", "status", "created_at", "issued_at", "paid_at"]
     order_columns = ["number", "created_at", "issued_at", "paid_at"]
-    search_columns = ["number", "status", "issued_at", "paid_at"]
+    search_columns = ["number", "status", "issued_at", "paid_at", PAYMENT_COLUMN]
+    search_form_extra_fields = {PAYMENT_COLUMN: PAYMENT_SEARCH_FIELD}
     add_columns = ["customer", "note"]
     edit_columns = ["customer", "note"]
     show_columns = ["number", "customer", "status", "created_at", "issued_at", "paid_at", "note"]
@@ -98,6 +147,7 @@ class InvoiceView(ExportMixin, SecureModelView):
         "recipient_name": _l("Rechnungsempfänger:in"), "recipient_address": _l("Anschrift der Empfänger:in"),
         "total_net": _l("Netto"), "total_vat": _l("MwSt."), "total_gross": _l("Brutto"),
         "year": _l("Jahr"), "sequence": _l("Laufende Nummer"), "cancels": _l("Storniert Rechnung"),
+        PAYMENT_COLUMN: _l("Zahlung"), OPEN_AMOUNT_COLUMN: _l("Offener Betrag"),
     }
     formatters_columns = {
         "status": lambda s: INVOICE_STATUSES.get(s, s),
@@ -109,6 +159,7 @@ class InvoiceView(ExportMixin, SecureModelView):
     }
     related_views = [InvoiceLineView]
     show_template = "terminbuch/invoice_show.html"
+    list_template = "terminbuch/invoice_list.html"  # list_export.html + the sum of the open items
 
     def edit_url(self, pk) -> str | None:
         invoice = db.session.get(Invoice, _int(pk))
@@ -121,8 +172,31 @@ class InvoiceView(ExportMixin, SecureModelView):
             kwargs["invoice"] = db.session.get(Invoice, _int(kwargs["pk"]))
             kwargs["fmt_rate"], kwargs["money"] = fmt_rate, fmt_money
             kwargs["can"] = {name: self.appbuilder.sm.has_access(f"can_{name}", self.class_permission_name)
-                             for name in ("issue", "cancel", "payment")}
+                             for name in ("issue", "cancel", "payment", "reward")}
+            invoice = kwargs["invoice"]
+            if invoice is not None and invoice.status == "draft" and kwargs["can"]["reward"]:
+                kwargs["bonus_overview"] = program_overview(db.session, invoice.customer_id)
+        if template == self.list_template:
+            kwargs.setdefault("open_items", g.pop("_tb_open_items", None))
         return super().render_template(template, **kwargs)
+
+    def _get_list_widget(self, filters, *args, **kwargs):
+        """On the "Offene Posten" lens (`payment=open`): the open amount (gross total) per row and
+        the sum of all rows of the filtered list, every page — one query of their lines."""
+        widgets = super()._get_list_widget(filters, *args, **kwargs)
+        widget = widgets.get("list")
+        if widget is None or not has_request_context() or request.endpoint != f"{type(self).__name__}.list" \
+                or not open_items_on():
+            return widgets
+        joined = filters.get_joined_filters(self._base_filters)  # the list's filters and row rules
+        ids = self.datamodel.apply_filters(db.session.query(Invoice.id), joined).statement
+        totals = lens_service.gross_totals(db.session, ids)
+        template_args = widget.template_args
+        pks = [int(pk) for pk in template_args.get("pks") or []]
+        _add_column(template_args, pks, OPEN_AMOUNT_COLUMN, _("Offener Betrag"),
+                    lambda pk: fmt_money(totals.get(pk, ZERO)))
+        g._tb_open_items = {"total": fmt_money(sum(totals.values(), ZERO)), "count": template_args.get("count", 0)}
+        return widgets
 
     def _visible_invoice(self, pk) -> Invoice:
         """The invoice of the URL with the row rules: 400 on junk, 404 when missing or hidden."""
@@ -190,6 +264,34 @@ class InvoiceView(ExportMixin, SecureModelView):
             return self._confirm(invoice, "payment", error)
         return self._run(invoice, "payment", lambda: set_paid(db.session, invoice, paid == "1"),
                          lambda done: _("Als bezahlt markiert.") if paid == "1" else _("Als unbezahlt markiert."))
+
+    @expose("/reward/<pk>", methods=["POST"])
+    @has_access
+    @permission_name("reward")
+    def reward(self, pk):
+        """"Prämie einlösen" (program=<id>) or, with undo=1, "Prämie zurücknehmen" on a draft:
+        discount lines paid for by the customer's points (app/services/bonus.py)."""
+        invoice = self._visible_invoice(pk)
+        try:
+            if request.form.get("undo") == "1":
+                lines = [line for line in invoice.lines if line.bonus_transaction_id is not None]
+                if invoice.status != "draft" or not lines:
+                    raise BonusRefused(_("Auf diesem Rechnungsentwurf ist keine Prämie eingelöst."))
+                for line in lines:
+                    db.session.delete(line)  # the ledger gets its points back (flush hook)
+                db.session.flush()
+                message = _("Prämie zurückgenommen: die Punkte sind wieder gutgeschrieben.")
+            else:
+                program = db.session.get(BonusProgram, parse_id(request.form.get("program") or "") or 0)
+                if program is None:
+                    raise BonusRefused(_("Bitte ein Bonusprogramm wählen."))
+                redeem_on_invoice(db.session, invoice, program)
+                message = _("Prämie „%(reward)s“ eingelöst.", reward=program.reward_name)
+        except BonusRefused as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+            return redirect(url_for(f"{type(self).__name__}.show", pk=invoice.id))
+        return self._done(invoice, message)
 
     @expose("/lines/<pk>", methods=["GET", "POST"])
     @has_access

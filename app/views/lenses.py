@@ -1,5 +1,5 @@
 """Linsen (issue 4, point 2): the lens admin list, "Als Linse speichern", the tabs above the
-customer, booking and pass card lists, and the built-in customer lenses (the `lens` filter
+customer, booking, pass card and invoice lists, and the built-in customer lenses (the `lens` filter
 column, the "Resteinheiten" column and the recall action of the overdue list)."""
 from __future__ import annotations
 

@@ -1,0 +1,472 @@
+"""Umsatzbonus and Empfehlungsbonus: the points ledger (`BonusTransaction`).
+
+A customer's balance in a program is the sum of their ledger lines, never a counter kept
+by hand. Lines are only ever added: a mistake or a step taken back is a correction line
+that names the line it takes back (`reverses_id`, UNIQUE: a line is taken back at most
+once).
+
+The rules are states, kept by the same before_flush hook as the pass card redemptions
+(app/models/cards.py), so they hold for every way a booking changes (status workflow,
+forms, API, history revert, deletion):
+- a completed, paid booking has exactly one standing earn line per program that covers
+  its service; any other booking has none (leaving "completed" or a deletion books the
+  correction). "Paid": a price above 0 that no pass card unit settled (the card's sale was
+  the revenue). Points = ⌊price × points per euro⌋.
+- a booking's standing reward (redeemed on the booking, which lowered its price) is taken
+  back when the booking is cancelled: the points come back and the price is restored.
+- a discount line of an invoice draft that is deleted (alone or with its draft) gives its
+  points back; a Storno gives back the points of the cancelled invoice's rewards.
+- points already redeemed are not taken from the reward: when their booking is taken back
+  afterwards, the balance may fall below 0 (the ledger tells the truth; the next visits
+  fill it up), and no reward can be redeemed until it reaches the threshold again.
+- the referrer of a customer earns the program's referral points once, when that
+  customer's first booking is completed: never for a self-referral, never twice (UNIQUE
+  `referred_customer_id`, also counting customers merged into this one).
+Concurrent changes of one booking (or redemptions of one customer's points) wait for each
+other on its row (`_lock`) before they read the ledger."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, exists, func, not_, or_, select, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, aliased
+
+from app.formatting import fmt_date, fmt_money, to_local
+from app.models import (
+    BonusProgram,
+    BonusTransaction,
+    Booking,
+    Customer,
+    CustomerMerge,
+    Invoice,
+    InvoiceLine,
+    PassRedemption,
+    Service,
+)
+from app.models.bonus import bonus_program_service
+from app.models.bookings import _status_kind
+from app.models.invoices import ZERO, cents
+from app.models.types import utcnow
+
+
+class BonusRefused(ValueError):
+    """A reward cannot be redeemed or taken back; the text says why (German, for the user)."""
+
+
+# --- reading the ledger -------------------------------------------------------------
+def balance(session: Session, customer_id: int, program_id: int) -> int:
+    """The customer's points in the program: the sum of their ledger lines."""
+    return session.scalar(
+        select(func.coalesce(func.sum(BonusTransaction.points), 0))
+        .where(BonusTransaction.customer_id == customer_id, BonusTransaction.program_id == program_id)
+    ) or 0
+
+
+def balances(session: Session, customer_id: int) -> dict[int, int]:
+    """program id → balance, for every program the customer has lines in."""
+    return dict(session.execute(
+        select(BonusTransaction.program_id, func.sum(BonusTransaction.points))
+        .where(BonusTransaction.customer_id == customer_id).group_by(BonusTransaction.program_id)
+    ).all())
+
+
+def standing(session: Session, *conditions) -> list[BonusTransaction]:
+    """Ledger lines matching `conditions` that no correction has taken back yet."""
+    reversal = aliased(BonusTransaction)
+    return list(session.scalars(
+        select(BonusTransaction).where(
+            *conditions, not_(exists().where(reversal.reverses_id == BonusTransaction.id)))
+        .order_by(BonusTransaction.id)
+    ))
+
+
+def program_overview(session: Session, customer_id: int) -> list[dict]:
+    """Per active program (and any other the customer has points in): balance, threshold,
+    progress in percent (capped at 100) and the points still missing for the reward."""
+    held = balances(session, customer_id)
+    programs = session.scalars(
+        select(BonusProgram).where(or_(BonusProgram.active.is_(True), BonusProgram.id.in_(list(held))))
+        .order_by(BonusProgram.name)
+    )
+    overview = []
+    for program in programs:
+        points = held.get(program.id, 0)
+        overview.append({
+            "program": program, "balance": points, "threshold": program.threshold,
+            "progress": min(100, max(0, points * 100 // program.threshold)),
+            "missing": max(0, program.threshold - points),
+            "can_redeem": program.active and points >= program.threshold,
+        })
+    return overview
+
+
+# --- which program covers a booking ---------------------------------------------------
+def covering_programs(session: Session, service: Service) -> list[BonusProgram]:
+    """Active programs whose bookings of `service` earn points: a program with listed
+    services covers exactly those, one without covers its category's, one with neither all."""
+    listed = exists().where(bonus_program_service.c.program_id == BonusProgram.id)
+    return list(session.scalars(
+        select(BonusProgram).where(
+            BonusProgram.active.is_(True),
+            or_(
+                exists().where(bonus_program_service.c.program_id == BonusProgram.id,
+                               bonus_program_service.c.service_id == service.id),
+                and_(not_(listed), or_(BonusProgram.category.is_(None), BonusProgram.category == service.category)),
+            ),
+        ).order_by(BonusProgram.id)
+    ))
+
+
+def earned_points(price: Decimal | None, program: BonusProgram) -> int:
+    if not price or price <= 0:
+        return 0
+    return int((Decimal(price) * Decimal(program.points_per_euro)).to_integral_value(rounding=ROUND_FLOOR))
+
+
+# --- corrections --------------------------------------------------------------------
+def reverse(session: Session, line: BonusTransaction, reason: str) -> BonusTransaction | None:
+    """Take `line` back with a correction of the opposite points (None: already taken back)."""
+    pending = any(isinstance(obj, BonusTransaction) and obj.reverses is line for obj in session.new)
+    if pending or (line.id is not None and session.scalar(
+            select(BonusTransaction.id).where(BonusTransaction.reverses_id == line.id))):
+        return None
+    correction = BonusTransaction(
+        customer_id=line.customer_id, program_id=line.program_id, booking_id=line.booking_id,
+        kind="correction", points=-line.points, reason=reason, reverses=line,
+    )
+    session.add(correction)
+    return correction
+
+
+# --- the flush hook -------------------------------------------------------------------
+def _changed(booking: Booking, *names: str) -> bool:
+    attrs = sa_inspect(booking).attrs
+    return any(attrs[name].history.has_changes() for name in names)
+
+
+def _lock(session: Session, model, pk: int | None) -> None:
+    """Lock the row before reading what depends on it: PostgreSQL SELECT … FOR UPDATE; on
+    SQLite a no-op write, which takes the database's write lock now (like BEGIN IMMEDIATE)
+    instead of at the flush — a second writer waits here and then reads the first one's lines."""
+    if pk is None:
+        return
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(model).where(model.id == pk).values(id=model.id)
+                        .execution_options(synchronize_session=False))
+    else:
+        session.execute(select(model.id).where(model.id == pk).with_for_update())
+
+
+def _card_settled(session: Session, booking: Booking) -> bool:
+    """Whether a pass card unit pays for the booking once this flush is written."""
+    for obj in session.new:
+        if isinstance(obj, PassRedemption) and (obj.booking is booking or
+                                                (booking.id is not None and obj.booking_id == booking.id)):
+            return True
+    if booking.id is None:
+        return False
+    gone = {obj.id for obj in session.deleted if isinstance(obj, PassRedemption)}
+    return any(pk not in gone for pk in session.scalars(
+        select(PassRedemption.id).where(PassRedemption.booking_id == booking.id)))
+
+
+def _service(session: Session, booking: Booking) -> Service | None:
+    return booking.service or session.get(Service, booking.service_id)
+
+
+def _booking_price(session: Session, booking: Booking) -> Decimal | None:
+    if booking.price is not None:
+        return booking.price
+    service = _service(session, booking)
+    return service.price if service is not None else None
+
+
+def sync_bonus(session: Session) -> None:
+    """Bring the ledger in line with every new, status-changed or deleted booking and every
+    deleted bonus discount line of this flush (called before each flush, after the pass
+    card redemptions)."""
+    bookings: list[tuple[Booking, str | None, bool]] = []
+    kinds: dict[int, str] = {}
+    with session.no_autoflush:
+        for obj in (*session.new, *session.dirty):
+            if isinstance(obj, Booking) and obj not in session.deleted and (
+                    obj in session.new or _changed(obj, "status", "status_id")):
+                bookings.append((obj, _status_kind(session, obj, kinds), obj in session.new))
+        deleted = [obj for obj in session.deleted if isinstance(obj, Booking)]
+        discount_lines = [obj for obj in session.deleted
+                          if isinstance(obj, InvoiceLine) and obj.bonus_transaction_id is not None]
+        if not bookings and not deleted and not discount_lines:
+            return
+        now = utcnow()
+        referred_now: set[int] = set()
+        programs: dict[int, list[BonusProgram]] = {}  # service id → covering programs, once per flush
+        any_program = session.scalar(select(BonusProgram.id).where(BonusProgram.active.is_(True)).limit(1))
+        for booking, kind, is_new in bookings:
+            if is_new and any_program is None:
+                continue  # nothing to earn, nothing to take back (the demo seeder's bulk inserts)
+            _lock(session, Booking, booking.id)
+            _sync_earnings(session, booking, kind, is_new, programs)
+            if kind == "cancellation" and not is_new:
+                for line in standing(session, BonusTransaction.booking_id == booking.id,
+                                     BonusTransaction.kind == "redeem"):
+                    _take_back_booking_reward(session, booking, line, _("Termin abgesagt: Prämie zurückgebucht"))
+            if kind == "completed":
+                _pay_referral(session, booking, referred_now, now)
+        for booking in deleted:
+            _lock(session, Booking, booking.id)
+            for line in standing(session, BonusTransaction.booking_id == booking.id,
+                                 BonusTransaction.kind.in_(("earn", "redeem"))):
+                correction = reverse(session, line, _("Termin gelöscht: Punkte zurückgebucht"))
+                if correction is not None:
+                    correction.booking_id = None  # the booking row goes
+        _sync_discount_lines(session, discount_lines)
+
+
+def _sync_earnings(session: Session, booking: Booking, kind: str | None, is_new: bool,
+                   programs: dict[int, list[BonusProgram]]) -> None:
+    service = _service(session, booking)
+    expected: dict[int, tuple[BonusProgram, int]] = {}
+    if kind == "completed" and service is not None and not _card_settled(session, booking):
+        price = _booking_price(session, booking)
+        if service.id not in programs:
+            programs[service.id] = covering_programs(session, service)
+        for program in programs[service.id]:
+            points = earned_points(price, program)
+            if points > 0:
+                expected[program.id] = (program, points)
+    current = [] if is_new or booking.id is None else standing(
+        session, BonusTransaction.booking_id == booking.id, BonusTransaction.kind == "earn")
+    held = set()
+    for line in current:
+        if line.program_id in expected and line.program_id not in held:
+            held.add(line.program_id)
+            continue
+        reverse(session, line, _("Termin nicht mehr abgeschlossen: Punkte zurückgebucht"))
+    customer_id = booking.customer.id if booking.customer is not None else booking.customer_id
+    for program_id, (program, points) in expected.items():
+        if program_id in held:
+            continue
+        session.add(BonusTransaction(
+            customer_id=customer_id, program=program, booking=booking, kind="earn", points=points,
+            reason=_("Termin abgeschlossen: %(service)s", service=service.name),
+        ))
+
+
+def _sync_discount_lines(session: Session, lines: list[InvoiceLine]) -> None:
+    """A deleted discount line takes its whole reward with it: its sibling lines (one per
+    VAT rate) go too, and the points come back once."""
+    for transaction_id in dict.fromkeys(line.bonus_transaction_id for line in lines):
+        for sibling in session.scalars(select(InvoiceLine).where(InvoiceLine.bonus_transaction_id == transaction_id)):
+            if sibling not in session.deleted:
+                session.delete(sibling)
+        line = session.get(BonusTransaction, transaction_id)
+        if line is not None:
+            reverse(session, line, _("Rabattposition entfernt: Prämie zurückgebucht"))
+
+
+# --- referral bonus -------------------------------------------------------------------
+def _merged_into(session: Session, customer_id: int) -> list[int]:
+    return list(session.scalars(select(CustomerMerge.removed_id).where(
+        CustomerMerge.kept_id == customer_id, CustomerMerge.undone_at.is_(None))))
+
+
+def referral_paid(session: Session, customer_id: int) -> bool:
+    """Whether a referral was paid for this customer or a duplicate merged into them."""
+    ids = [customer_id, *_merged_into(session, customer_id)]
+    pending = any(isinstance(obj, BonusTransaction) and obj.referred_customer_id in ids for obj in session.new)
+    return pending or session.scalar(
+        select(BonusTransaction.id).where(BonusTransaction.referred_customer_id.in_(ids)).limit(1)) is not None
+
+
+def referral_program(session: Session, service: Service | None) -> BonusProgram | None:
+    """The program whose referral points are paid: one covering the service first."""
+    candidates = covering_programs(session, service) if service is not None else []
+    for program in candidates:
+        if program.referral_points > 0:
+            return program
+    return session.scalars(select(BonusProgram).where(
+        BonusProgram.active.is_(True), BonusProgram.referral_points > 0).order_by(BonusProgram.id)).first()
+
+
+def _pay_referral(session: Session, booking: Booking, referred_now: set[int], now: datetime) -> None:
+    customer = booking.customer or session.get(Customer, booking.customer_id)
+    if customer is None or customer.referred_by_id is None or customer.id is None:
+        return
+    if customer.id in referred_now or customer.referred_by_id == customer.id or customer.erased_at is not None:
+        return
+    _lock(session, Customer, customer.id)  # two first bookings completed at once: one payout
+    referrer = session.get(Customer, customer.referred_by_id)
+    if referrer is None or referrer.erased_at is not None or referral_paid(session, customer.id):
+        return
+    others = select(Booking.id).where(Booking.customer_id == customer.id, Booking.id != booking.id,
+                                      Booking.status.has(kind="completed"))
+    if booking.id is None:
+        others = select(Booking.id).where(Booking.customer_id == customer.id, Booking.status.has(kind="completed"))
+    if session.scalar(others.limit(1)) is not None:
+        return  # not the first completed booking
+    program = referral_program(session, _service(session, booking))
+    if program is None:
+        return
+    referred_now.add(customer.id)
+    session.add(BonusTransaction(
+        customer_id=referrer.id, program=program, kind="referral", points=program.referral_points,
+        referred_customer_id=customer.id, created_at=now,
+        reason=_("Empfehlung: erster Termin von Kund:in #%(id)s abgeschlossen", id=customer.id),
+    ))
+
+
+def reverse_merged_referral(session: Session, kept_id: int, removed_id: int) -> BonusTransaction | None:
+    """Merging duplicates: when both records paid their referrer, the removed one's payout
+    is taken back (one person, one referral). Called by the merge before it commits."""
+    lines = standing(session, BonusTransaction.kind == "referral",
+                     BonusTransaction.referred_customer_id.in_((kept_id, removed_id)))
+    if len(lines) < 2:
+        return None
+    removed = next(line for line in lines if line.referred_customer_id == removed_id)
+    return reverse(session, removed, _("Empfehlung doppelt (Dublette zusammengeführt): zurückgebucht"))
+
+
+# --- redeeming a reward ---------------------------------------------------------------
+def _check_redeemable(session: Session, customer_id: int, program: BonusProgram) -> None:
+    if not program.active:
+        raise BonusRefused(_("Das Bonusprogramm „%(name)s“ ist nicht aktiv.", name=program.name))
+    points = balance(session, customer_id, program.id)
+    if points < program.threshold:
+        raise BonusRefused(_("Für die Prämie fehlen noch %(missing)s Punkte (Stand %(balance)s von %(threshold)s).",
+                             missing=program.threshold - points, balance=points, threshold=program.threshold))
+
+
+def reward_amount(program: BonusProgram, gross: Decimal) -> Decimal:
+    """What the reward takes off a gross amount: a percentage, or a fixed amount up to it."""
+    if gross <= 0:
+        return ZERO
+    if program.reward_kind == "percent":
+        return cents(gross * Decimal(program.reward_value) / 100)
+    return min(cents(Decimal(program.reward_value)), gross)
+
+
+def split_by_rate(amount: Decimal, gross_by_rate: dict[Decimal, Decimal]) -> dict[Decimal, Decimal]:
+    """`amount` shared over the VAT rates in proportion to their gross (the remainder
+    cent goes to the largest share), so the discount lowers each rate's tax base."""
+    total = sum(gross_by_rate.values(), ZERO)
+    if total <= 0 or amount <= 0:
+        return {}
+    shares = {rate: cents(amount * gross / total) for rate, gross in gross_by_rate.items()}
+    largest = max(gross_by_rate, key=lambda rate: (gross_by_rate[rate], rate))
+    shares[largest] += amount - sum(shares.values(), ZERO)
+    return {rate: share for rate, share in shares.items() if share != 0}
+
+
+def redeem_on_invoice(session: Session, invoice: Invoice, program: BonusProgram) -> BonusTransaction:
+    """The reward as discount lines (one per VAT rate, prices incl. VAT) on a draft, paid for
+    by a redeem line of −threshold points. BonusRefused when it cannot be (nothing changed)."""
+    if invoice.status != "draft":
+        raise BonusRefused(_("Eine Prämie kann nur auf einen Rechnungsentwurf eingelöst werden."))
+    if any(line.bonus_transaction_id is not None for line in invoice.lines):
+        raise BonusRefused(_("Auf dieser Rechnung ist bereits eine Prämie eingelöst."))
+    _lock(session, Customer, invoice.customer_id)
+    _check_redeemable(session, invoice.customer_id, program)
+    gross_by_rate: dict[Decimal, Decimal] = {}
+    for line in invoice.lines:
+        rate = Decimal(line.vat_rate)
+        gross_by_rate[rate] = gross_by_rate.get(rate, ZERO) + line.gross
+    gross_by_rate = {rate: gross for rate, gross in gross_by_rate.items() if gross > 0}
+    amount = reward_amount(program, sum(gross_by_rate.values(), ZERO))
+    shares = split_by_rate(amount, gross_by_rate)
+    if not shares:
+        raise BonusRefused(_("Die Rechnung hat noch keinen Betrag, von dem die Prämie abgezogen werden kann."))
+    redemption = BonusTransaction(
+        customer_id=invoice.customer_id, program=program, kind="redeem", points=-program.threshold,
+        reason=_("Prämie „%(reward)s“ auf Rechnung (Entwurf #%(id)s): −%(amount)s",
+                 reward=program.reward_name, id=invoice.id, amount=fmt_money(amount)),
+    )
+    session.add(redemption)
+    session.flush()
+    position = max((line.position for line in invoice.lines), default=0)
+    for rate, share in sorted(shares.items()):
+        position += 1
+        invoice.lines.append(InvoiceLine(
+            position=position, description=_("Bonus: %(reward)s", reward=program.reward_name),
+            quantity=Decimal("1"), unit_price=-share, vat_rate=rate, gross_pricing=True,
+            bonus_transaction_id=redemption.id,
+        ))
+    session.flush()
+    return redemption
+
+
+def reverse_invoice_rewards(session: Session, invoice: Invoice) -> list[BonusTransaction]:
+    """Storno: the rewards redeemed on the cancelled invoice give their points back."""
+    ids = dict.fromkeys(line.bonus_transaction_id for line in invoice.lines if line.bonus_transaction_id)
+    corrections = []
+    for pk in ids:
+        line = session.get(BonusTransaction, pk)
+        if line is not None:
+            correction = reverse(session, line, _("Storno der Rechnung %(number)s: Prämie zurückgebucht",
+                                                  number=invoice.number))
+            if correction is not None:
+                corrections.append(correction)
+    return corrections
+
+
+def _booking_invoiced(session: Session, booking: Booking) -> bool:
+    return session.scalar(
+        select(InvoiceLine.id).join(Invoice, InvoiceLine.invoice_id == Invoice.id)
+        .where(InvoiceLine.booking_id == booking.id, Invoice.status != "cancelled").limit(1)) is not None
+
+
+def redeem_on_booking(session: Session, booking: Booking, program: BonusProgram) -> BonusTransaction:
+    """The reward lowers the booking's price (a percentage or a fixed amount, at most the
+    price), paid for by a redeem line of −threshold points on the booking."""
+    kind = _status_kind(session, booking, {})
+    if kind in ("cancellation", "no_show"):
+        raise BonusRefused(_("Auf einen abgesagten oder nicht wahrgenommenen Termin kann keine Prämie "
+                             "eingelöst werden."))
+    if booking.id is not None and standing(session, BonusTransaction.booking_id == booking.id,
+                                           BonusTransaction.kind == "redeem"):
+        raise BonusRefused(_("Auf diesen Termin ist bereits eine Prämie eingelöst."))
+    if booking.id is not None and _booking_invoiced(session, booking):
+        raise BonusRefused(_("Der Termin steht schon auf einer Rechnung: die Prämie dort einlösen."))
+    _lock(session, Booking, booking.id)
+    _lock(session, Customer, booking.customer_id)
+    _check_redeemable(session, booking.customer_id, program)
+    price = cents(Decimal(_booking_price(session, booking) or 0))
+    amount = reward_amount(program, price)
+    if amount <= 0:
+        raise BonusRefused(_("Der Termin hat keinen Preis, von dem die Prämie abgezogen werden kann."))
+    booking.price = price - amount
+    redemption = BonusTransaction(
+        customer_id=booking.customer_id, program=program, booking=booking, kind="redeem",
+        points=-program.threshold, discount=amount,
+        reason=_("Prämie „%(reward)s“ auf Termin am %(date)s: %(before)s → %(after)s",
+                 reward=program.reward_name, date=fmt_date(to_local(booking.start_at)),
+                 before=fmt_money(price), after=fmt_money(booking.price)),
+    )
+    session.add(redemption)
+    session.flush()
+    return redemption
+
+
+def _take_back_booking_reward(session: Session, booking: Booking, line: BonusTransaction, reason: str):
+    correction = reverse(session, line, reason)
+    if correction is not None and line.discount:
+        booking.price = (booking.price or ZERO) + Decimal(line.discount)
+    return correction
+
+
+def undo_booking_reward(session: Session, line: BonusTransaction) -> BonusTransaction:
+    """"Prämie zurücknehmen" on a booking: price restored, points back (once)."""
+    if line.kind != "redeem" or line.booking_id is None:
+        raise BonusRefused(_("Diese Buchung ist keine Prämie auf einen Termin."))
+    booking = session.get(Booking, line.booking_id)
+    _lock(session, Booking, booking.id)
+    if _booking_invoiced(session, booking):
+        raise BonusRefused(_("Der Termin steht schon auf einer Rechnung: die Prämie kann nicht mehr "
+                             "zurückgenommen werden."))
+    correction = _take_back_booking_reward(session, booking, line, _("Prämie zurückgenommen"))
+    if correction is None:
+        raise BonusRefused(_("Diese Prämie wurde bereits zurückgenommen."))
+    session.flush()
+    return correction
