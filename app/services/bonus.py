@@ -200,6 +200,8 @@ def sync_bonus(session: Session) -> None:
                           if isinstance(obj, InvoiceLine) and obj.bonus_transaction_id is not None]
         if not bookings and not deleted and not discount_lines:
             return
+        if session.scalar(select(BonusProgram.id).limit(1)) is None:
+            return  # no program, hence no ledger line to earn, redeem or take back
         now = utcnow()
         referred_now: set[int] = set()
         programs: dict[int, list[BonusProgram]] = {}  # service id → covering programs, once per flush
