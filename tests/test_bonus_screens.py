@@ -192,6 +192,8 @@ def test_hand_booked_ledger_lines(app, shop, manager):
             BonusTransaction.customer_id == shop.customer)).all()
         manager_id = db.session.execute(sa.text("SELECT id FROM ab_user WHERE username = 'manager'")).scalar()
     assert recorded_by == [manager_id, manager_id]
+    page = text(manager.get(f"/customerview/show/{shop.customer}"))
+    assert len(re.findall(r"<td[^>]*> ?Manager Test ?</td>", page)) == 2  # "Erfasst von" in the Bonus tab
 
 
 def test_the_invoice_keeps_no_reward_after_its_draft_is_deleted(app, shop, manager):

@@ -112,6 +112,7 @@ class BonusTransaction(Model):
     program: Mapped[BonusProgram] = relationship()
     booking: Mapped[Booking | None] = relationship()
     reverses: Mapped[BonusTransaction | None] = relationship(remote_side=[id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
 
     __table_args__ = (
         CheckConstraint(

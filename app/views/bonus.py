@@ -95,7 +95,7 @@ class BonusProgramView(SecureModelView):
 
 
 class BonusTransactionView(SecureModelView):
-    datamodel = EagerInterface(BonusTransaction, eager=("customer", "program"))
+    datamodel = EagerInterface(BonusTransaction, eager=("customer", "program", "created_by"))
     list_title = _l("Bonuspunkte")
     show_title = add_title = _l("Bonusbuchung")
     list_columns = ["created_at", "customer", "program", "kind", "points", "reason", "created_by"]
