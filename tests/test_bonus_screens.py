@@ -113,12 +113,18 @@ def test_a_refused_redemption_says_why_and_stores_nothing(app, shop, manager):
     assert manager.post("/invoiceview/reward/999999999", data={"csrf_token": token}).status_code == 404
 
 
-def test_a_discount_line_cannot_be_edited_by_hand(app, shop, manager):
+def redeemed_draft(shop, client) -> tuple[int, int, str]:
+    """A draft with a reward redeemed through the screen: (program, invoice id, CSRF token)."""
     program = shop.program(threshold=100)
     _earn(shop, 100, program)
     invoice_id = _draft(shop)
-    token = session_csrf(manager)
-    manager.post(f"/invoiceview/reward/{invoice_id}", data={"csrf_token": token, "program": program})
+    token = session_csrf(client)
+    client.post(f"/invoiceview/reward/{invoice_id}", data={"csrf_token": token, "program": program})
+    return program, invoice_id, token
+
+
+def test_a_discount_line_cannot_be_edited_by_hand(app, shop, manager):
+    _program, invoice_id, token = redeemed_draft(shop, manager)
     with app.app_context():
         line_id = db.session.scalar(sa.select(InvoiceLine.id).where(
             InvoiceLine.invoice_id == invoice_id, InvoiceLine.bonus_transaction_id.is_not(None)))
@@ -197,11 +203,7 @@ def test_hand_booked_ledger_lines(app, shop, manager):
 
 
 def test_the_invoice_keeps_no_reward_after_its_draft_is_deleted(app, shop, manager):
-    program = shop.program(threshold=100)
-    _earn(shop, 100, program)
-    invoice_id = _draft(shop)
-    token = session_csrf(manager)
-    manager.post(f"/invoiceview/reward/{invoice_id}", data={"csrf_token": token, "program": program})
+    program, invoice_id, token = redeemed_draft(shop, manager)
     assert shop.balance(program) == 0
     assert manager.post(f"/invoiceview/delete/{invoice_id}", data={"csrf_token": token}).status_code == 302
     with app.app_context():

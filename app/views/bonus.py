@@ -176,9 +176,7 @@ class BookingBonusMixin:
                 undo_booking_reward(db.session, line)
                 message = _("Prämie zurückgenommen: Preis und Punkte sind wiederhergestellt.")
             else:
-                program = db.session.get(BonusProgram, parse_id(request.form.get("program") or "") or 0)
-                if program is None:
-                    raise BonusRefused(_("Bitte ein Bonusprogramm wählen."))
+                program = chosen_program()
                 redeem_on_booking(db.session, booking, program)
                 message = _("Prämie „%(reward)s“ eingelöst: neuer Preis %(price)s.",
                             reward=program.reward_name, price=fmt_money(booking.price))
@@ -189,6 +187,14 @@ class BookingBonusMixin:
         else:
             flash(message, "success")
         return redirect(url_for(f"{type(self).__name__}.show", pk=booking.id))
+
+
+def chosen_program() -> BonusProgram:
+    """The bonus program of the posted form (`program`); BonusRefused when none or junk."""
+    program = db.session.get(BonusProgram, parse_id(request.form.get("program") or "") or 0)
+    if program is None:
+        raise BonusRefused(_("Bitte ein Bonusprogramm wählen."))
+    return program
 
 
 def _visible_booking(pk) -> Booking | None:
