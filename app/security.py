@@ -59,7 +59,7 @@ CATALOG_VIEWS = (
 )
 CARD_VIEWS = (
     "PassCardTypeView", "PassCardView", "PassRedemptionView", "BonusProgramView",
-    "BonusTransactionView", "InvoiceView", "InvoiceLineView",
+    "BonusTransactionView", "InvoiceView", "InvoiceLineView", "InvoiceApi", "InvoiceLineApi",
 )
 OWNER_ONLY_WRITE = ("BookingStatusView", "SettingView")
 

@@ -29,8 +29,9 @@ from app.services.invoices import (
     set_paid,
     vat_rates,
 )
-from tests.conftest import csrf_token, post_form
+from tests.conftest import ROLE_USERS, csrf_token, post_form
 from tests.helpers_invoices import delete_invoices
+from tests.helpers_perm import api_token, bearer
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
@@ -761,3 +762,153 @@ def test_invoice_export_reads_the_lines_once_not_per_invoice(app, customer, mana
     with statements() as more:
         assert manager.get(url).get_data().decode("utf-8-sig").count("\n") == 7
     assert more.n == few.n
+
+
+# --- the REST API (/api/v1/invoice/, /api/v1/invoice_line/): the screens' rules -------------------
+REFUSED = "Eine ausgestellte Rechnung kann nicht mehr geändert werden."
+
+
+def api_headers(app, role: str) -> dict[str, str]:
+    return bearer(api_token(app, ROLE_USERS[role]))
+
+
+def stored(invoice_id: int) -> tuple:
+    """Everything of an invoice the API could change: number, status, note, payment, customer,
+    every line, the totals."""
+    invoice = fresh(invoice_id)
+    lines = [(line.id, line.position, line.description, line.quantity, line.unit_price, line.vat_rate,
+              line.gross_pricing) for line in invoice.lines]
+    return (invoice.number, invoice.status, invoice.note, invoice.paid_at, invoice.customer_id, lines,
+            (invoice.total_net, invoice.total_vat, invoice.total_gross))
+
+
+def test_the_api_changes_a_draft_and_adds_lines(app, customer):
+    headers, client = api_headers(app, "Manager"), app.test_client()
+    response = client.post("/api/v1/invoice/", json={"customer": customer, "note": "Per API"}, headers=headers)
+    assert response.status_code == 201, response.json
+    pk = response.json["id"]
+    response = client.put(f"/api/v1/invoice/{pk}", json={"note": "Per API geändert"}, headers=headers)
+    assert response.status_code == 200, response.json
+    line = {"invoice": pk, "position": 1, "description": "API-Position", "quantity": "2", "unit_price": "10.00",
+            "vat_rate": 19, "gross_pricing": False}
+    response = client.post("/api/v1/invoice_line/", json=line, headers=headers)
+    assert response.status_code == 201, response.json
+    line_id = response.json["id"]
+    # without gross_pricing: gross-priced, like a new line on the screen
+    response = client.post("/api/v1/invoice_line/", headers=headers, json={
+        "invoice": pk, "position": 2, "description": "Brutto", "unit_price": "45.00", "vat_rate": 19})
+    assert response.status_code == 201, response.json
+    response = client.put(f"/api/v1/invoice_line/{line_id}", json={"unit_price": "12.50"}, headers=headers)
+    assert response.status_code == 200, response.json
+    with app.app_context():
+        invoice = fresh(pk)
+        assert (invoice.status, invoice.number, invoice.note) == ("draft", None, "Per API geändert")
+        assert [(line.description, line.quantity, line.unit_price, line.gross_pricing) for line in invoice.lines] == [
+            ("API-Position", Decimal("2.00"), Decimal("12.50"), False),
+            ("Brutto", Decimal("1.00"), Decimal("45.00"), True),
+        ]
+        totals = (invoice.total_net, invoice.total_vat, invoice.total_gross)
+        assert totals == (Decimal("62.82"), Decimal("11.93"), Decimal("74.75"))  # 25 + 4.75 | 37.82 + 7.18
+    shown = client.get(f"/api/v1/invoice/{pk}", headers=headers).json["result"]
+    assert (shown["status"], shown["note"], shown["customer_id"]) == ("draft", "Per API geändert", customer)
+    assert (shown["total_net"], shown["total_vat"], shown["total_gross"]) == ("62.82", "11.93", "74.75")
+    assert client.get(f"/api/v1/invoice_line/{line_id}", headers=headers).json["result"]["gross"] == "29.75"
+    # the line rules of the screen hold on a draft too
+    for change, message in (({"vat_rate": 16}, "Erlaubte Mehrwertsteuersätze: 19, 7, 0 %."),
+                            ({"quantity": 0}, "Die Menge darf nicht 0 sein.")):
+        response = client.put(f"/api/v1/invoice_line/{line_id}", json=change, headers=headers)
+        assert (response.status_code, response.json["message"]) == (400, message)
+    # status, number and payment are not writable through the API (issuing: the issue route)
+    with app.app_context():
+        before = stored(pk)
+    for change in ({"status": "issued"}, {"number": "2026-999997"}, {"paid_at": "2026-11-23T10:00:00+00:00"},
+                   {"issued_at": "2026-11-23T10:00:00+00:00"}):
+        assert client.put(f"/api/v1/invoice/{pk}", json=change, headers=headers).status_code == 422, change
+    response = client.post("/api/v1/invoice/", json={"customer": customer, "status": "issued", "number": "2026-999997"},
+                           headers=headers)
+    assert response.status_code == 422
+    with app.app_context():
+        assert stored(pk) == before
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice).where(
+            Invoice.customer_id == customer)) == 1
+    # a draft's line and the draft itself can be deleted
+    assert client.delete(f"/api/v1/invoice_line/{line_id}", headers=headers).status_code == 200
+    with app.app_context():
+        assert [line.description for line in fresh(pk).lines] == ["Brutto"]
+    assert client.delete(f"/api/v1/invoice/{pk}", headers=headers).status_code == 200
+    with app.app_context():
+        assert fresh(pk) is None
+
+
+def test_the_api_refuses_every_change_of_an_issued_or_cancelled_invoice(app, customer, world):
+    headers, client = api_headers(app, "Manager"), app.test_client()
+    with app.app_context(), acting_as():
+        pk = issued(customer, lines=((1, "45.00", 19), (2, "10.00", 7)), note="Original")
+        line_id = fresh(pk).lines[0].id
+        draft = make_draft(customer, lines=())
+        before = stored(pk)
+    number, status, note, _paid, _customer, lines, totals = before
+    assert (status, note, len(lines)) == ("issued", "Original", 2)
+    assert totals == (Decimal("65.00"), Decimal("9.95"), Decimal("74.95"))
+    new_line = {"invoice": pk, "position": 3, "description": "neu", "quantity": "1", "unit_price": "1.00",
+                "vat_rate": 19}
+    storno_message = "Eine ausgestellte Rechnung kann nicht mehr geändert werden: Korrekturen nur per Storno."
+    refusals = [
+        ("PUT", f"/api/v1/invoice/{pk}", {"note": "geändert"}, REFUSED),
+        ("PUT", f"/api/v1/invoice/{pk}", {"customer": world.customer1}, REFUSED),  # only a merge moves it
+        ("DELETE", f"/api/v1/invoice/{pk}", None, "Nur Entwürfe können gelöscht werden."),
+        ("POST", "/api/v1/invoice_line/", new_line, REFUSED),
+        ("PUT", f"/api/v1/invoice_line/{line_id}", {"description": "geändert"}, REFUSED),
+        ("PUT", f"/api/v1/invoice_line/{line_id}", {"gross_pricing": True}, REFUSED),
+        # moved out to a draft: the check sees the draft, the model guard the issued invoice it leaves
+        ("PUT", f"/api/v1/invoice_line/{line_id}", {"invoice": draft}, storno_message),
+        ("DELETE", f"/api/v1/invoice_line/{line_id}", None, REFUSED),
+    ]
+    for method, url, json, message in refusals:
+        response = client.open(url, method=method, json=json, headers=headers)
+        assert (response.status_code, response.json["message"]) == (400, message), (method, url, json)
+        with app.app_context():
+            assert stored(pk) == before, (method, url, json)
+            assert fresh(draft).lines == []
+    for change in ({"status": "draft"}, {"number": "2026-999996"}, {"paid_at": None}):
+        assert client.put(f"/api/v1/invoice/{pk}", json=change, headers=headers).status_code == 422, change
+    with app.app_context():
+        assert stored(pk) == before and fresh(pk).number == number
+    # cancelled by its Storno: refused the same
+    with app.app_context(), acting_as():
+        cancel_invoice(db.session, fresh(pk), now=NOW)
+        db.session.commit()
+        before = stored(pk)
+    assert before[1] == "cancelled"
+    for method, url, json in (("PUT", f"/api/v1/invoice/{pk}", {"note": "geändert"}),
+                              ("POST", "/api/v1/invoice_line/", new_line),
+                              ("PUT", f"/api/v1/invoice_line/{line_id}", {"unit_price": "1.00"})):
+        response = client.open(url, method=method, json=json, headers=headers)
+        assert (response.status_code, response.json["message"]) == (400, REFUSED), (method, url, json)
+    response = client.delete(f"/api/v1/invoice/{pk}", headers=headers)
+    assert (response.status_code, response.json["message"]) == (400, "Nur Entwürfe können gelöscht werden.")
+    with app.app_context():
+        assert stored(pk) == before
+    # reading still works
+    response = client.get(f"/api/v1/invoice/{pk}", headers=headers)
+    assert response.status_code == 200 and response.json["result"]["number"] == number
+    assert response.json["result"]["total_gross"] == "74.95"
+
+
+@pytest.mark.parametrize("role", ["Employee", "Viewer"])
+def test_the_invoice_api_is_for_manager_and_owner_only(app, customer, role):
+    with app.app_context(), acting_as():
+        pk = make_draft(customer, note="Nur Leitung")
+        line_id = fresh(pk).lines[0].id
+        before = stored(pk)
+    headers, client = api_headers(app, role), app.test_client()
+    for method, url, json in (("GET", "/api/v1/invoice/", None), ("GET", f"/api/v1/invoice/{pk}", None),
+                              ("GET", "/api/v1/invoice_line/", None),
+                              ("PUT", f"/api/v1/invoice/{pk}", {"note": "geändert"}),
+                              ("POST", "/api/v1/invoice_line/", {"invoice": pk, "description": "x", "unit_price": "1"}),
+                              ("DELETE", f"/api/v1/invoice_line/{line_id}", None)):
+        assert client.open(url, method=method, json=json, headers=headers).status_code == 403, (method, url)
+    with app.app_context():
+        assert stored(pk) == before
+    owner = client.get("/api/v1/invoice/", headers=api_headers(app, "Owner"))
+    assert owner.status_code == 200 and pk in owner.json["ids"]

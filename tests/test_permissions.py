@@ -125,6 +125,9 @@ EXPECTED: dict[str, dict[str, str]] = {
     "InvoiceView": {**dict.fromkeys(CRUD, "OM"), "can_issue": "OM", "can_cancel": "OM", "can_payment": "OM",
                     "can_export": "OM", "can_reward": "OM"},
     "InvoiceLineView": dict.fromkeys(CRUD, "OM"),
+    # the invoice REST API: as the screens (issuing, Storno and payment only on the screens)
+    "InvoiceApi": dict.fromkeys(("can_get", "can_info", "can_post", "can_put", "can_delete"), "OM"),
+    "InvoiceLineApi": dict.fromkeys(("can_get", "can_info", "can_post", "can_put", "can_delete"), "OM"),
     # Team
     "EmployeeView": {"can_list": "OMEV", "can_show": "OMEV", "can_add": "OM", "can_edit": "OM", "can_delete": "OM"},
     "WorkingHoursView": {
@@ -515,7 +518,8 @@ def test_rest_api_takes_no_session_cookie(clients):
     """The REST API is CSRF-exempt, so it must not accept the browser session;
     FAB's menu API (GET only) does."""
     owner = clients["Owner"]
-    for url in ("/api/v1/booking/", "/api/v1/customer/", "/api/v1/pet/", "/api/v1/service/"):
+    for url in ("/api/v1/booking/", "/api/v1/customer/", "/api/v1/pet/", "/api/v1/service/", "/api/v1/invoice/",
+                "/api/v1/invoice_line/"):
         assert owner.get(url).status_code == 401, url
     assert owner.get("/api/v1/menu/").status_code == 200
 

@@ -13,7 +13,7 @@ from app.views.duplicates import DuplicateView
 from app.views.export import ExportFileView
 from app.views.gdpr import GdprView
 from app.views.history import HistoryView
-from app.views.invoices import InvoiceLineView, InvoiceView
+from app.views.invoices import InvoiceApi, InvoiceLineApi, InvoiceLineView, InvoiceView
 from app.views.lenses import LensView, register_lens_templates
 from app.views.notifications import NotificationLogView
 from app.views.services import ResourceView, ServiceApi, ServiceView
@@ -58,7 +58,7 @@ MENU = [
     (HistoryView, N_("Gelöschte Einträge"), "fa-trash", N_("Einstellungen")),
 ]
 VIEWS_WITHOUT_MENU = [PassRedemptionView, InvoiceLineView, GdprView]
-APIS = [CustomerApi, PetApi, BookingApi, ServiceApi]
+APIS = [CustomerApi, PetApi, BookingApi, ServiceApi, InvoiceApi, InvoiceLineApi]
 
 
 def register_views(appbuilder) -> None:

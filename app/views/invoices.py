@@ -4,23 +4,26 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from flask import abort, flash, g, has_request_context, redirect, request, url_for
+from flask import Response, abort, flash, g, has_request_context, redirect, request, url_for
 from flask_appbuilder import expose, has_access
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from werkzeug.exceptions import BadRequest
 from wtforms import SelectField
 
 from app.extensions import db
 from app.formatting import fmt_date, fmt_datetime, fmt_money, to_local
-from app.models import BonusProgram, Customer, Invoice, InvoiceLine
-from app.models.invoices import INVOICE_STATUSES
+from app.models import Customer, Invoice, InvoiceLine
+from app.models.invoices import IMMUTABLE_MESSAGE, INVOICE_STATUSES
 from app.security import restrict
 from app.services import lenses as lens_service
 from app.services.bonus import BonusRefused, program_overview, redeem_on_invoice
+from app.services.invoice_pdf import invoice_pdf
 from app.services.invoices import (
     add_billable_lines,
     billable_bookings,
@@ -31,7 +34,8 @@ from app.services.invoices import (
     setting_text,
     vat_rates,
 )
-from app.views.base import SecureModelView, ajax_field
+from app.views.base import SecureApi, SecureModelView, ajax_field
+from app.views.bonus import chosen_program
 from app.views.export import ExportMixin
 from app.views.interface import EagerInterface
 from app.views.lenses import _add_column
@@ -47,6 +51,34 @@ def fmt_rate(rate: Decimal) -> str:
     """19.00 → "19", 5.50 → "5,5"."""
     text = f"{Decimal(rate).normalize():f}"
     return text.replace(".", ",")
+
+
+# --- rules every invoice write must pass, whichever screen or API it comes from ------------
+# (the model's before_flush guard and the database triggers refuse the same underneath)
+def check_invoice_write(item: Invoice) -> None:
+    """An issued (or cancelled) invoice is never edited."""
+    if item.id is not None and item.status != "draft":
+        raise ValueError(_("Eine ausgestellte Rechnung kann nicht mehr geändert werden."))
+
+
+def check_invoice_delete(item: Invoice) -> None:
+    if item.status != "draft":
+        raise ValueError(_("Nur Entwürfe können gelöscht werden."))
+
+
+def check_line_write(item: InvoiceLine) -> None:
+    """A line is added, changed or deleted on a draft only; a bonus line only through its reward;
+    no zero quantity; only a configured VAT rate."""
+    if item.invoice is not None and item.invoice.status != "draft":
+        raise ValueError(_("Eine ausgestellte Rechnung kann nicht mehr geändert werden."))
+    if item.bonus_transaction_id is not None:
+        raise ValueError(_("Eine Bonus-Position ändert sich nur über „Prämie zurücknehmen“ auf der Rechnung."))
+    if item.quantity is not None and item.quantity == 0:
+        raise ValueError(_("Die Menge darf nicht 0 sein."))
+    rates = vat_rates(db.session)
+    if item.vat_rate is not None and Decimal(item.vat_rate) not in rates:
+        raise ValueError(_("Erlaubte Mehrwertsteuersätze: %(rates)s %%.",
+                           rates=", ".join(fmt_rate(rate) for rate in rates)))
 
 
 class InvoiceLineView(SecureModelView):
@@ -71,16 +103,7 @@ class InvoiceLineView(SecureModelView):
     validators_columns = {"vat_rate": [vat_rate()]}
 
     def check_write(self, item: InvoiceLine) -> None:
-        if item.invoice is not None and item.invoice.status != "draft":
-            raise ValueError(_("Eine ausgestellte Rechnung kann nicht mehr geändert werden."))
-        if item.bonus_transaction_id is not None:
-            raise ValueError(_("Eine Bonus-Position ändert sich nur über „Prämie zurücknehmen“ auf der Rechnung."))
-        if item.quantity is not None and item.quantity == 0:
-            raise ValueError(_("Die Menge darf nicht 0 sein."))
-        rates = vat_rates(db.session)
-        if item.vat_rate is not None and Decimal(item.vat_rate) not in rates:
-            raise ValueError(_("Erlaubte Mehrwertsteuersätze: %(rates)s %%.",
-                               rates=", ".join(fmt_rate(rate) for rate in rates)))
+        check_line_write(item)
 
     def pre_delete(self, item: InvoiceLine) -> None:
         self.check_write(item)
@@ -282,9 +305,7 @@ class InvoiceView(ExportMixin, SecureModelView):
                 db.session.flush()
                 message = _("Prämie zurückgenommen: die Punkte sind wieder gutgeschrieben.")
             else:
-                program = db.session.get(BonusProgram, parse_id(request.form.get("program") or "") or 0)
-                if program is None:
-                    raise BonusRefused(_("Bitte ein Bonusprogramm wählen."))
+                program = chosen_program()
                 redeem_on_invoice(db.session, invoice, program)
                 message = _("Prämie „%(reward)s“ eingelöst.", reward=program.reward_name)
         except BonusRefused as exc:
@@ -335,6 +356,20 @@ class InvoiceView(ExportMixin, SecureModelView):
             title=str(invoice),
         )
 
+    @expose("/pdf/<pk>", methods=["GET"])
+    @has_access
+    @permission_name("show")
+    def pdf(self, pk):
+        """The invoice as an A4 PDF (the printable view's content, app/services/invoice_pdf.py)."""
+        invoice = self._visible_invoice(pk)
+        data = invoice_pdf(invoice, setting_text(db.session, "business_name"),
+                           setting_text(db.session, "business_address"))
+        name = invoice.number or f"Entwurf-{invoice.id}"
+        response = Response(data, mimetype="application/pdf")
+        response.headers["Content-Disposition"] = f'inline; filename="Rechnung-{name}.pdf"'
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
     @expose("/draft", methods=["GET", "POST"])
     @has_access
     @permission_name("add")
@@ -361,9 +396,87 @@ class InvoiceView(ExportMixin, SecureModelView):
 
     def check_write(self, item: Invoice) -> None:
         super().check_write(item)
-        if item.id is not None and item.status != "draft":
-            raise ValueError(_("Eine ausgestellte Rechnung kann nicht mehr geändert werden."))
+        check_invoice_write(item)
 
     def pre_delete(self, item: Invoice) -> None:
-        if item.status != "draft":
-            raise ValueError(_("Nur Entwürfe können gelöscht werden."))
+        check_invoice_delete(item)
+
+
+# --- REST API: /api/v1/invoice/, /api/v1/invoice_line/ ----------------------------------------
+class InvoiceWriteApi(SecureApi):
+    """Writes through the API pass the screens' rules (check_invoice_write, check_line_write,
+    check_invoice_delete) and the model guard underneath: a refusal answers 400 with the German
+    message alone (FAB would prefix "400 Bad Request: ", and answer the guard's ValueError with
+    500); nothing is stored. Status, number and payment are not writable here: issuing, Storno
+    and payment go through InvoiceView's routes."""
+
+    def post_headless(self):
+        return self._answered(super().post_headless)
+
+    def put_headless(self, pk):
+        return self._answered(super().put_headless, pk)
+
+    def delete_headless(self, pk):
+        return self._answered(super().delete_headless, pk)
+
+    def _answered(self, write, *args):
+        try:
+            with db.session.no_autoflush:  # the checks see the stored rows; the one flush is the commit's
+                return write(*args)
+        except BadRequest as exc:
+            return self.response_400(message=exc.description)
+        except ValueError as exc:  # the before_flush guard (e.g. a line moved out of an issued invoice)
+            if str(exc) != str(IMMUTABLE_MESSAGE):
+                raise
+            db.session.rollback()
+            return self.response_400(message=str(exc))
+
+
+class InvoiceApi(InvoiceWriteApi):
+    resource_name = "invoice"
+    datamodel = SQLAInterface(Invoice)
+    list_columns = ["id", "number", "status", "customer_id", "created_at", "issued_at", "paid_at"]
+    show_columns = list_columns + [
+        "note", "cancels_id", "recipient_name", "recipient_address", "total_net", "total_vat", "total_gross",
+    ]
+    add_columns = edit_columns = ["customer", "note"]
+    order_columns = ["number", "created_at", "issued_at", "paid_at"]
+    # the foreign keys, not the relations: FAB looks a relation filter's value up unchecked (a 500 on
+    # PostgreSQL for `value:abc`); an integer column's junk value becomes NULL and matches nothing
+    search_columns = ["number", "status", "customer_id", "issued_at", "paid_at"]
+    base_order = ("created_at", "desc")
+    visible_relations = {"customer": Customer}
+
+    def check_write(self, item: Invoice) -> None:
+        super().check_write(item)
+        check_invoice_write(item)
+
+    def pre_delete(self, item: Invoice) -> None:
+        try:
+            check_invoice_delete(item)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+
+
+class InvoiceLineApi(InvoiceWriteApi):
+    resource_name = "invoice_line"
+    datamodel = SQLAInterface(InvoiceLine)
+    list_columns = ["id", "invoice_id", "position", "description", "quantity", "unit_price", "vat_rate",
+                    "gross_pricing"]
+    show_columns = list_columns + ["booking_id", "pass_card_id", "bonus_transaction_id", "net", "vat", "gross"]
+    add_columns = edit_columns = [
+        "invoice", "position", "description", "quantity", "unit_price", "vat_rate", "gross_pricing",
+    ]
+    order_columns = ["position"]
+    search_columns = ["invoice_id", "description"]
+    base_order = ("position", "asc")
+    visible_relations = {"invoice": Invoice}
+
+    def check_write(self, item: InvoiceLine) -> None:
+        super().check_write(item)
+        check_line_write(item)
+
+    def pre_add(self, item: InvoiceLine) -> None:
+        if item.gross_pricing is None:  # not sent: gross-priced, like the screen's form (consumer prices, PAngV)
+            item.gross_pricing = True
+        super().pre_add(item)
