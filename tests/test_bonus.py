@@ -600,3 +600,15 @@ def test_the_same_points_redeemed_twice_at_once_only_once(app, shop):
     assert len(errors) == 2 and all(isinstance(exc, BonusRefused) for exc in errors)
     assert shop.balance(program) == 50
     assert sum(1 for pk in drafts if _discounts(shop, pk)) == 1
+
+
+def test_a_booking_takes_only_a_reward_of_a_program_that_covers_its_service(shop):
+    program = shop.program(threshold=10, services=(shop.course,))
+    _earn(shop, 10, program)
+    pk = shop.booking(price="49.00")  # a cut: not covered
+    with shop.app.app_context(), acting_as():
+        with pytest.raises(BonusRefused, match="gilt nicht für Schnitt"):
+            redeem_on_booking(db.session, db.session.get(Booking, pk), db.session.get(BonusProgram, program))
+        db.session.rollback()
+        assert db.session.get(Booking, pk).price == Decimal("49.00")
+    assert shop.balance(program) == 10

@@ -222,3 +222,12 @@ def test_the_write_check_refuses_kinds_that_book_themselves(app, shop):
                                     reason="von Hand")
             with pytest.raises(ValueError, match="bucht Terminbuch selbst"):
                 BonusTransactionView.check_write(BonusTransactionView.__new__(BonusTransactionView), line)
+
+
+def test_the_booking_panel_offers_only_programs_covering_its_service(app, shop, manager):
+    course_only = shop.program(threshold=10, services=(shop.course,))
+    cuts = shop.program(threshold=10, services=(shop.cut,))
+    _earn(shop, 10, course_only)
+    _earn(shop, 10, cuts)
+    page = text(manager.get(f"/bookingview/show/{shop.booking(price='49.00')}"))
+    assert f'id="action-reward-{cuts}"' in page and f'id="action-reward-{course_only}"' not in page

@@ -420,8 +420,9 @@ def _booking_invoiced(session: Session, booking: Booking) -> bool:
 
 
 def redeem_on_booking(session: Session, booking: Booking, program: BonusProgram) -> BonusTransaction:
-    """The reward lowers the booking's price (a percentage or a fixed amount, at most the
-    price), paid for by a redeem line of −threshold points on the booking."""
+    """The reward of a program that covers the booking's service lowers its price (a
+    percentage or a fixed amount, at most the price), paid for by a redeem line of
+    −threshold points on the booking."""
     kind = _status_kind(session, booking, {})
     if kind in ("cancellation", "no_show"):
         raise BonusRefused(_("Auf einen abgesagten oder nicht wahrgenommenen Termin kann keine Prämie "
@@ -434,6 +435,10 @@ def redeem_on_booking(session: Session, booking: Booking, program: BonusProgram)
     _lock(session, Booking, booking.id)
     _lock(session, Customer, booking.customer_id)
     _check_redeemable(session, booking.customer_id, program)
+    service = _service(session, booking)
+    if service is None or program not in covering_programs(session, service):
+        raise BonusRefused(_("Die Prämie „%(reward)s“ gilt nicht für %(service)s.", reward=program.reward_name,
+                             service=service.name if service is not None else "–"))
     price = cents(Decimal(_booking_price(session, booking) or 0))
     amount = reward_amount(program, price)
     if amount <= 0:

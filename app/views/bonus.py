@@ -22,6 +22,7 @@ from app.security import restrict
 from app.services.bonus import (
     BonusRefused,
     balance,
+    covering_programs,
     program_overview,
     redeem_on_booking,
     standing,
@@ -152,9 +153,11 @@ class BookingBonusMixin:
             if booking is not None:
                 redeemed = standing(db.session, BonusTransaction.booking_id == booking.id,
                                     BonusTransaction.kind == "redeem")
-                kwargs.update(booking_bonus={
+                covering = set(covering_programs(db.session, booking.service))
+                kwargs.update(booking_bonus={  # the programs whose reward applies to this service
                     "booking": booking, "redeemed": redeemed[0] if redeemed else None,
-                    "overview": program_overview(db.session, booking.customer_id),
+                    "overview": [item for item in program_overview(db.session, booking.customer_id)
+                                 if item["program"] in covering],
                 })
         return super().render_template(template, **kwargs)
 
