@@ -67,6 +67,7 @@ from app.models import (
     BookingStatus,
     Customer,
     Employee,
+    Invoice,
     Location,
     PassCard,
     PassCardType,
@@ -1136,6 +1137,8 @@ def seed_demo(customers: int = 2000, bookings: int = 40000, seed: int = 42, pass
         for program_id, service_ids in plan.program_services.items():  # through the ORM: versioned
             program = db.session.get(BonusProgram, program_id)
             program.services = list(db.session.scalars(select(Service).where(Service.id.in_(service_ids))))
+        db.session.flush()
+        _demo_invoices(planner.now)
         for key, value in plan.settings.items():
             setting = db.session.scalar(select(Setting).where(Setting.key == key))
             if setting is None:
@@ -1144,6 +1147,50 @@ def seed_demo(customers: int = 2000, bookings: int = 40000, seed: int = 42, pass
                 setting.value = value
         db.session.commit()
     return created
+
+
+DEMO_INVOICES = 24  # customers with an invoice of their last visits: paid, open, one draft, one Storno
+INVOICE_WINDOW = timedelta(days=45)
+
+
+def _demo_invoices(now: datetime) -> None:
+    """A few invoices through the same services as the screens (numbers, immutability, Storno):
+    customers who visited in the last weeks get one for up to three completed bookings, issued
+    the day after the last of them; most are paid a week later, some stay open ("Offene
+    Posten"), the newest stays a draft, one is cancelled by Storno."""
+    from app.services.invoices import (
+        add_billable_lines,
+        billable_bookings,
+        cancel_invoice,
+        issue_invoice,
+        set_paid,
+    )
+
+    completed = select(Booking.customer_id).join(BookingStatus, Booking.status_id == BookingStatus.id).where(
+        BookingStatus.kind == "completed", Booking.start_at >= now - INVOICE_WINDOW, Booking.start_at < now)
+    visited = sorted(set(db.session.scalars(completed)))
+    customers = visited[::max(1, len(visited) // DEMO_INVOICES)][:DEMO_INVOICES]
+    drafts = []
+    for customer_id in customers:
+        invoice = Invoice(customer_id=customer_id)
+        db.session.add(invoice)
+        db.session.flush()
+        bookings = [b for b in billable_bookings(db.session, customer_id) if b.start_at >= now - INVOICE_WINDOW]
+        if not bookings:
+            db.session.delete(invoice)
+            continue
+        bookings = bookings[-3:]
+        add_billable_lines(db.session, invoice, [b.id for b in bookings], [])
+        invoice.created_at = bookings[-1].end_at + timedelta(hours=1)
+        drafts.append((invoice.created_at, invoice))
+    drafts.sort(key=lambda pair: (pair[0], pair[1].id))  # numbers in the order of the dates
+    for index, (created, invoice) in enumerate(drafts[:-1]):
+        issued = min(created + timedelta(days=1), now - timedelta(hours=1))
+        issue_invoice(db.session, invoice, now=issued)
+        if index % 3 != 2 and issued + timedelta(days=7) < now:
+            set_paid(db.session, invoice, True, now=issued + timedelta(days=7))
+    if len(drafts) > 3:  # the last number of all: issued just now
+        cancel_invoice(db.session, drafts[2][1], now=now - timedelta(minutes=30))
 
 
 def _add_user(sm: Any, username: str, first: str, last: str, email: str, role: str, hashed: str) -> Any:

@@ -347,7 +347,7 @@ def test_duplicates_on_purpose_and_another_seed(orm_app, fresh_app):
 
 def test_cards_and_bonus_respect_the_rules(orm_app):
     from app.extensions import db
-    from app.models import BonusTransaction, Booking, BookingStatus, PassCard, PassRedemption
+    from app.models import BonusProgram, BonusTransaction, Booking, BookingStatus, PassCard, PassRedemption
 
     with orm_app.app_context():
         session = db.session
@@ -376,6 +376,30 @@ def test_cards_and_bonus_respect_the_rules(orm_app):
         for line in lines:
             balances[(line.customer_id, line.program_id)] += line.points
         assert min(balances.values()) >= 0
+        programs = set(session.scalars(sa.select(BonusProgram)))
+        assert programs and all(program.services for program in programs)  # salon vs dog school services
+
+
+def test_invoices_of_recent_visits(orm_app):
+    """A few invoices made by the screens' services: gapless numbers in date order, paid and
+    open ones ("Offene Posten"), one draft, one Storno; each line a completed booking."""
+    from app.extensions import db
+    from app.models import BookingStatus, Invoice, InvoiceLine
+
+    with orm_app.app_context():
+        invoices = list(db.session.scalars(sa.select(Invoice).where(Invoice.status != "draft")
+                                           .order_by(Invoice.sequence)))
+        assert [invoice.sequence for invoice in invoices] == list(range(1, len(invoices) + 1))
+        assert [invoice.issued_at for invoice in invoices] == sorted(invoice.issued_at for invoice in invoices)
+        open_items = [i for i in invoices if i.status == "issued" and i.paid_at is None and i.cancels_id is None]
+        assert open_items and any(invoice.paid_at for invoice in invoices)
+        stornos = [invoice for invoice in invoices if invoice.cancels_id is not None]
+        assert len(stornos) == 1 and stornos[0].total_gross == -stornos[0].cancels.total_gross
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice).where(Invoice.status == "draft")) == 1
+        kinds = set(db.session.scalars(sa.select(BookingStatus.kind).join(
+            InvoiceLine.booking).join(BookingStatus)))
+        assert kinds == {"completed"}
+        assert all(invoice.recipient_name for invoice in invoices)
 
 
 def test_seeding_needs_an_initialised_database(fresh_app):
