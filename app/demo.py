@@ -80,6 +80,7 @@ from app.models import (
 )
 from app.models.customers import EMOJI_MARKERS
 from app.security import EMPLOYEE, MANAGER, OWNER, SYSTEM_USERNAME, VIEWER
+from app.services.bonus import HOOK_OFF as BONUS_HOOK_OFF
 
 UTC = timezone.utc
 ORM_MAX_BOOKINGS = 100_000
@@ -988,10 +989,12 @@ def _write_orm(plan: Plan) -> None:
     session = db.session()
     services: list[Any] = []
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    session.info[BONUS_HOOK_OFF] = True  # the plan has its ledger: earning again would double it
     try:
         _write_orm_tables(session, plan, services)
     finally:
         session.expire_on_commit = expire_on_commit
+        session.info.pop(BONUS_HOOK_OFF, None)
     del services
 
 

@@ -261,6 +261,16 @@ def viewer(client_for):
 
 
 @pytest.fixture()
+def shop(app, world):
+    """One test's own customers, services and bonus programs (tests/test_bonus.py Shop), removed afterwards."""
+    from tests.test_bonus import Shop
+
+    shop = Shop(app)
+    yield shop
+    shop.remove()
+
+
+@pytest.fixture()
 def statements(app):
     """Count SQL statements: `with statements() as count: …; count.n`. The engine is
     looked up once, so requests inside the block run in their own app contexts."""

@@ -173,13 +173,6 @@ class Shop:
             db.session.commit()
 
 
-@pytest.fixture()
-def shop(app):
-    shop = Shop(app)
-    yield shop
-    shop.remove()
-
-
 # --- earning ------------------------------------------------------------------
 def test_completing_a_paid_booking_earns_the_points_once(shop):
     program = shop.program(per_euro="1.5")

@@ -13,14 +13,7 @@ from app.extensions import db
 from app.jobs.base import acting_as
 from app.models import BonusTransaction, Booking, Invoice, InvoiceLine
 from tests.helpers_perm import pop_flashes, session_csrf
-from tests.test_bonus import Shop, _draft, _earn
-
-
-@pytest.fixture()
-def shop(app, world):
-    shop = Shop(app)
-    yield shop
-    shop.remove()
+from tests.test_bonus import _draft, _earn
 
 
 def text(response) -> str:

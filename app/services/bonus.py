@@ -30,7 +30,7 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, func, not_, or_, select, update
+from sqlalchemy import and_, exists, false, func, not_, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, aliased
 
@@ -149,12 +149,14 @@ def _changed(booking: Booking, *names: str) -> bool:
 
 def _lock(session: Session, model, pk: int | None) -> None:
     """Lock the row before reading what depends on it: PostgreSQL SELECT … FOR UPDATE; on
-    SQLite a no-op write, which takes the database's write lock now (like BEGIN IMMEDIATE)
-    instead of at the flush — a second writer waits here and then reads the first one's lines."""
+    SQLite a write of no row, which takes the database's write lock now (like BEGIN
+    IMMEDIATE) instead of at the flush — a second writer waits here and then reads the first
+    one's lines."""
     if pk is None:
         return
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(model).where(model.id == pk).values(id=model.id)
+        # a write that changes no row (and fires no trigger) takes SQLite's one write lock
+        session.execute(update(BonusProgram).where(false()).values(id=BonusProgram.id)
                         .execution_options(synchronize_session=False))
     else:
         session.execute(select(model.id).where(model.id == pk).with_for_update())
@@ -184,21 +186,29 @@ def _booking_price(session: Session, booking: Booking) -> Decimal | None:
     return service.price if service is not None else None
 
 
+HOOK_OFF = "tb_bonus_hook_off"  # session.info key: the demo seeder writes its planned ledger itself
+# What a booking's earn line depends on: a change of any of these books it anew.
+EARN_INPUTS = ("status", "status_id", "price", "customer", "customer_id", "service", "service_id")
+
+
 def sync_bonus(session: Session) -> None:
-    """Bring the ledger in line with every new, status-changed or deleted booking and every
-    deleted bonus discount line of this flush (called before each flush, after the pass
-    card redemptions)."""
+    """Bring the ledger in line with every new, changed or deleted booking, every deleted
+    bonus discount line and every changed invoice draft with a reward of this flush (called
+    before each flush, after the pass card redemptions)."""
+    if session.info.get(HOOK_OFF):
+        return
     bookings: list[tuple[Booking, str | None, bool]] = []
     kinds: dict[int, str] = {}
     with session.no_autoflush:
         for obj in (*session.new, *session.dirty):
             if isinstance(obj, Booking) and obj not in session.deleted and (
-                    obj in session.new or _changed(obj, "status", "status_id")):
+                    obj in session.new or _changed(obj, *EARN_INPUTS)):
                 bookings.append((obj, _status_kind(session, obj, kinds), obj in session.new))
         deleted = [obj for obj in session.deleted if isinstance(obj, Booking)]
         discount_lines = [obj for obj in session.deleted
                           if isinstance(obj, InvoiceLine) and obj.bonus_transaction_id is not None]
-        if not bookings and not deleted and not discount_lines:
+        drafts = _changed_drafts(session)
+        if not bookings and not deleted and not discount_lines and not drafts:
             return
         if session.scalar(select(BonusProgram.id).limit(1)) is None:
             return  # no program, hence no ledger line to earn, redeem or take back
@@ -211,7 +221,7 @@ def sync_bonus(session: Session) -> None:
                 continue  # nothing to earn, nothing to take back (the demo seeder's bulk inserts)
             _lock(session, Booking, booking.id)
             _sync_earnings(session, booking, kind, is_new, programs)
-            if kind == "cancellation" and not is_new:
+            if kind == "cancellation" and not is_new and not _booking_invoiced(session, booking):
                 for line in standing(session, BonusTransaction.booking_id == booking.id,
                                      BonusTransaction.kind == "redeem"):
                     _take_back_booking_reward(session, booking, line, _("Termin abgesagt: Prämie zurückgebucht"))
@@ -225,6 +235,40 @@ def sync_bonus(session: Session) -> None:
                 if correction is not None:
                     correction.booking_id = None  # the booking row goes
         _sync_discount_lines(session, discount_lines)
+        _take_back_invoice_rewards(session, drafts)
+
+
+def _changed_drafts(session: Session) -> set[int]:
+    """Invoices of this flush whose reward no longer fits: a line other than its discount
+    added, changed or deleted, or the customer changed."""
+    ids: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, InvoiceLine) and obj.bonus_transaction_id is None:
+            if obj in session.dirty and not session.is_modified(obj):
+                continue
+            invoice_id = obj.invoice.id if obj.invoice is not None else obj.invoice_id
+            if invoice_id is not None:
+                ids.add(invoice_id)
+        elif isinstance(obj, Invoice) and obj in session.dirty and obj.id is not None and \
+                _changed(obj, "customer", "customer_id"):
+            ids.add(obj.id)
+    return ids
+
+
+def _take_back_invoice_rewards(session: Session, invoice_ids: set[int]) -> None:
+    """The reward of a changed draft goes (its discount lines, the points back): it was
+    computed on lines and for a customer that are no longer so. Redeem it again if wanted."""
+    if not invoice_ids:
+        return
+    lines = [line for line in session.scalars(select(InvoiceLine).join(Invoice).where(
+        InvoiceLine.invoice_id.in_(invoice_ids), InvoiceLine.bonus_transaction_id.is_not(None),
+        Invoice.status == "draft")) if line not in session.deleted]
+    for line in lines:
+        session.delete(line)
+    for transaction_id in dict.fromkeys(line.bonus_transaction_id for line in lines):
+        redemption = session.get(BonusTransaction, transaction_id)
+        if redemption is not None:
+            reverse(session, redemption, _("Rechnungsentwurf geändert: Prämie zurückgebucht"))
 
 
 def _sync_earnings(session: Session, booking: Booking, kind: str | None, is_new: bool,
@@ -241,13 +285,16 @@ def _sync_earnings(session: Session, booking: Booking, kind: str | None, is_new:
                 expected[program.id] = (program, points)
     current = [] if is_new or booking.id is None else standing(
         session, BonusTransaction.booking_id == booking.id, BonusTransaction.kind == "earn")
+    customer_id = booking.customer.id if booking.customer is not None else booking.customer_id
     held = set()
     for line in current:
-        if line.program_id in expected and line.program_id not in held:
+        wanted = expected.get(line.program_id)
+        if wanted is not None and wanted[1] == line.points and line.customer_id == customer_id \
+                and line.program_id not in held:
             held.add(line.program_id)
             continue
-        reverse(session, line, _("Termin nicht mehr abgeschlossen: Punkte zurückgebucht"))
-    customer_id = booking.customer.id if booking.customer is not None else booking.customer_id
+        reverse(session, line, _("Termin geändert: Punkte zurückgebucht") if kind == "completed"
+                else _("Termin nicht mehr abgeschlossen: Punkte zurückgebucht"))
     for program_id, (program, points) in expected.items():
         if program_id in held:
             continue
@@ -325,6 +372,9 @@ def reverse_merged_referral(session: Session, kept_id: int, removed_id: int) -> 
     is taken back (one person, one referral). Called by the merge before it commits."""
     lines = standing(session, BonusTransaction.kind == "referral",
                      BonusTransaction.referred_customer_id.in_((kept_id, removed_id)))
+    for line in lines:  # a duplicate that referred itself (now one person: the kept customer)
+        if line.customer_id == kept_id:
+            return reverse(session, line, _("Empfehlung an sich selbst (Dublette zusammengeführt): zurückgebucht"))
     if len(lines) < 2:
         return None
     removed = next(line for line in lines if line.referred_customer_id == removed_id)
@@ -364,12 +414,17 @@ def split_by_rate(amount: Decimal, gross_by_rate: dict[Decimal, Decimal]) -> dic
 
 def redeem_on_invoice(session: Session, invoice: Invoice, program: BonusProgram) -> BonusTransaction:
     """The reward as discount lines (one per VAT rate, prices incl. VAT) on a draft, paid for
-    by a redeem line of −threshold points. BonusRefused when it cannot be (nothing changed)."""
+    by a redeem line of −threshold points. BonusRefused when it cannot be (nothing changed).
+    The draft and the customer are locked first and the draft read again: a double click
+    (or two screens at once) redeems once."""
+    _lock(session, Invoice, invoice.id)
+    _lock(session, Customer, invoice.customer_id)
+    if invoice.id is not None:
+        session.refresh(invoice, ["status", "customer_id", "lines"])
     if invoice.status != "draft":
         raise BonusRefused(_("Eine Prämie kann nur auf einen Rechnungsentwurf eingelöst werden."))
     if any(line.bonus_transaction_id is not None for line in invoice.lines):
         raise BonusRefused(_("Auf dieser Rechnung ist bereits eine Prämie eingelöst."))
-    _lock(session, Customer, invoice.customer_id)
     _check_redeemable(session, invoice.customer_id, program)
     gross_by_rate: dict[Decimal, Decimal] = {}
     for line in invoice.lines:
@@ -414,15 +469,23 @@ def reverse_invoice_rewards(session: Session, invoice: Invoice) -> list[BonusTra
 
 
 def _booking_invoiced(session: Session, booking: Booking) -> bool:
+    """On an invoice that stands (not cancelled; a Storno's own lines do not count)."""
+    if booking.id is None:
+        return False
     return session.scalar(
         select(InvoiceLine.id).join(Invoice, InvoiceLine.invoice_id == Invoice.id)
-        .where(InvoiceLine.booking_id == booking.id, Invoice.status != "cancelled").limit(1)) is not None
+        .where(InvoiceLine.booking_id == booking.id, Invoice.status != "cancelled",
+               Invoice.cancels_id.is_(None)).limit(1)) is not None
 
 
 def redeem_on_booking(session: Session, booking: Booking, program: BonusProgram) -> BonusTransaction:
     """The reward of a program that covers the booking's service lowers its price (a
     percentage or a fixed amount, at most the price), paid for by a redeem line of
     −threshold points on the booking."""
+    _lock(session, Booking, booking.id)  # then read it again: a double click redeems once
+    _lock(session, Customer, booking.customer_id)
+    if booking.id is not None:
+        session.refresh(booking, ["price", "status_id", "status"])
     kind = _status_kind(session, booking, {})
     if kind in ("cancellation", "no_show"):
         raise BonusRefused(_("Auf einen abgesagten oder nicht wahrgenommenen Termin kann keine Prämie "
@@ -432,8 +495,6 @@ def redeem_on_booking(session: Session, booking: Booking, program: BonusProgram)
         raise BonusRefused(_("Auf diesen Termin ist bereits eine Prämie eingelöst."))
     if booking.id is not None and _booking_invoiced(session, booking):
         raise BonusRefused(_("Der Termin steht schon auf einer Rechnung: die Prämie dort einlösen."))
-    _lock(session, Booking, booking.id)
-    _lock(session, Customer, booking.customer_id)
     _check_redeemable(session, booking.customer_id, program)
     service = _service(session, booking)
     if service is None or program not in covering_programs(session, service):
@@ -469,6 +530,7 @@ def undo_booking_reward(session: Session, line: BonusTransaction) -> BonusTransa
         raise BonusRefused(_("Diese Buchung ist keine Prämie auf einen Termin."))
     booking = session.get(Booking, line.booking_id)
     _lock(session, Booking, booking.id)
+    session.refresh(booking, ["price"])
     if _booking_invoiced(session, booking):
         raise BonusRefused(_("Der Termin steht schon auf einer Rechnung: die Prämie kann nicht mehr "
                              "zurückgenommen werden."))

@@ -22,13 +22,13 @@ from typing import Any
 
 from flask_appbuilder import Model
 from flask_babel import gettext as _
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.extensions import acting_user_id
-from app.models import Customer, CustomerMerge, DuplicateDismissal, Invoice, model_for_table
+from app.models import BonusTransaction, Customer, CustomerMerge, DuplicateDismissal, Invoice, model_for_table
 from app.models.types import utcnow
-from app.services.bonus import reverse_merged_referral
+from app.services.bonus import reverse, reverse_merged_referral
 from app.services.phone import normalize_phone
 from app.services.phonetics import cologne, fold
 
@@ -362,6 +362,7 @@ GEO_FIELDS = ("lat", "lon", "geocoded_at", "geocode_status")
 DISMISSAL = "duplicate_dismissal"
 DISMISSAL_DELETED = "duplicate_dismissal:deleted"
 REFERRAL_CLEARED = "customer.referred_by_id:cleared"
+REFERRAL_TAKEN_BACK = "bonus_transaction:referral_taken_back"  # the merge's correction of a double referral
 
 
 def customer_references() -> list[tuple[Table, str]]:
@@ -499,7 +500,11 @@ def merge_customers(session: Session, kept_id: int, removed_id: int) -> Customer
     merge = CustomerMerge(kept_id=kept_id, removed_id=removed_id, moved=moved, filled=sorted(fill))
     session.add(merge)
     session.flush()
-    reverse_merged_referral(session, kept_id, removed_id)  # one person, one referral payout
+    correction = reverse_merged_referral(session, kept_id, removed_id)  # one person, one referral payout
+    if correction is not None:
+        session.flush()
+        merge.moved = {**merge.moved, REFERRAL_TAKEN_BACK: [correction.id]}  # the undo books it back
+        session.flush()
     merge.transaction_id = _transaction_id(session)
     return merge
 
@@ -556,6 +561,18 @@ def undo_merge(session: Session, merge_id: int) -> None:
                 _move_rows(session, table, column, merge.kept_id, merge.removed_id, ids=list(ids))
         if moved.get(REFERRAL_CLEARED):
             kept.referred_by_id = merge.removed_id
+        # ledger lines booked on the kept customer since, for what goes back (a moved booking
+        # taken back, a moved line corrected), go back with it
+        since = select(BonusTransaction).where(
+            BonusTransaction.customer_id == merge.kept_id,
+            or_(BonusTransaction.booking_id.in_(moved.get("booking", [])),
+                BonusTransaction.reverses_id.in_(moved.get("bonus_transaction", []))))
+        for line in session.scalars(since):
+            line.customer_id = merge.removed_id
+    for pk in moved.get(REFERRAL_TAKEN_BACK, []):
+        correction = session.get(BonusTransaction, pk)
+        if correction is not None:
+            reverse(session, correction, _("Zusammenführung rückgängig: Empfehlung wieder gutgeschrieben"))
     session.flush()
     _undo_dismissals(session, moved)
     merge.undone_at = utcnow()

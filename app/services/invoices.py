@@ -52,6 +52,9 @@ def issue_invoice(session: Session, invoice: Invoice, *, now: datetime | None = 
     session.refresh(invoice, ["lines"])
     if not invoice.lines:
         raise ValueError(_("Eine Rechnung ohne Positionen kann nicht ausgestellt werden."))
+    if invoice.cancels_id is None and any(net < 0 or gross < 0 for _rate, net, _vat, gross in invoice.vat_breakdown()):
+        raise ValueError(_("Eine Rechnung mit einem negativen Betrag je Steuersatz kann nicht ausgestellt werden: "
+                           "bitte die Positionen prüfen (Gutschriften nur per Storno)."))
     now = now or utcnow()
     year = now.astimezone(business_tz()).year
     sequence = next_sequence(session, year)

@@ -17,7 +17,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import MANYTOONE
 from werkzeug.exceptions import BadRequest
 from wtforms.fields.core import UnboundField
@@ -420,6 +420,33 @@ class SecureApi(WriteCheckMixin, ModelRestApi):
 
     def pre_delete(self, item: Any) -> None:
         self.checked_write(item)
+
+    def post_headless(self):
+        return self._answered(super().post_headless)
+
+    def put_headless(self, pk):
+        return self._answered(super().put_headless, pk)
+
+    def delete_headless(self, pk):
+        return self._answered(super().delete_headless, pk)
+
+    def _answered(self, write, *args):
+        """A refused write check answers 400 with the German message alone (FAB prefixes
+        "400 Bad Request: "); a value the database cannot take (a related id "abc", a number
+        beyond its column) 400 instead of FAB's 500. Nothing is stored."""
+        try:
+            with db.session.no_autoflush:  # the checks see the stored rows; the one flush is the write's
+                return self._answer(write, *args)
+        except BadRequest as exc:
+            db.session.rollback()
+            return self.response_400(message=exc.description)
+        except DataError:
+            db.session.rollback()
+            return self.response_400(message=_("Ein Wert passt nicht in sein Feld (Zahl zu groß oder keine Zahl)."))
+
+    def _answer(self, write, *args):
+        """The write itself; a subclass answers its own refusals here (overlap → 409, …)."""
+        return write(*args)
 
 
 # --- AJAX select for relations to big tables ---------------------------------

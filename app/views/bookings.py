@@ -10,7 +10,6 @@ from flask_appbuilder.security.decorators import permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect as sa_inspect
-from werkzeug.exceptions import BadRequest
 from wtforms import DateTimeField, SelectField
 from wtforms.validators import Optional, Regexp
 
@@ -255,19 +254,10 @@ class BookingApi(SecureApi):
     def pre_update(self, item: Booking) -> None:
         update_booking(item, super().pre_update)
 
-    def post_headless(self):
-        return self._answered(super().post_headless)
-
-    def put_headless(self, pk):
-        return self._answered(super().put_headless, pk)
-
-    def _answered(self, write, *args):
-        """An overlap answers 409 with the German message (FAB would answer 500), a refused
-        write check 400 with the German message alone (FAB prefixes "400 Bad Request: ")."""
+    def _answer(self, write, *args):
+        """An overlap answers 409 with the German message (FAB would answer 500); the one
+        flush is pre_add's/pre_update's (see BookingView._add)."""
         try:
-            with db.session.no_autoflush:  # the one flush is pre_add's/pre_update's (see BookingView._add)
-                return write(*args)
+            return write(*args)
         except BookingOverlap as exc:
             return self.response(409, message=str(exc))
-        except BadRequest as exc:
-            return self.response_400(message=exc.description)

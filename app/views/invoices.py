@@ -12,6 +12,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
 from wtforms import SelectField
@@ -53,12 +54,22 @@ def fmt_rate(rate: Decimal) -> str:
     return text.replace(".", ",")
 
 
+MAX_AMOUNT = Decimal("99999999.99")  # Numeric(10, 2)
+MAX_POSITION = 9999
+
+
 # --- rules every invoice write must pass, whichever screen or API it comes from ------------
 # (the model's before_flush guard and the database triggers refuse the same underneath)
 def check_invoice_write(item: Invoice) -> None:
-    """An issued (or cancelled) invoice is never edited."""
+    """An issued (or cancelled) invoice is never edited; a draft belongs to a stored customer."""
     if item.id is not None and item.status != "draft":
         raise ValueError(_("Eine ausgestellte Rechnung kann nicht mehr geändert werden."))
+    customer = item.customer
+    customer_id = parse_id(str(customer.id if customer is not None else item.customer_id))
+    with db.session.no_autoflush:
+        if customer_id is None or (customer is not None and not sa_inspect(customer).persistent) or \
+                db.session.get(Customer, customer_id) is None:
+            raise ValueError(_("Bitte eine vorhandene Kund:in wählen."))
 
 
 def check_invoice_delete(item: Invoice) -> None:
@@ -75,6 +86,11 @@ def check_line_write(item: InvoiceLine) -> None:
         raise ValueError(_("Eine Bonus-Position ändert sich nur über „Prämie zurücknehmen“ auf der Rechnung."))
     if item.quantity is not None and item.quantity == 0:
         raise ValueError(_("Die Menge darf nicht 0 sein."))
+    for value in (item.quantity, item.unit_price):
+        if value is not None and not (Decimal(value).is_finite() and abs(Decimal(value)) <= MAX_AMOUNT):
+            raise ValueError(_("Menge und Einzelpreis dürfen höchstens 99.999.999,99 betragen."))
+    if item.position is not None and not 1 <= item.position <= MAX_POSITION:
+        raise ValueError(_("Die Position muss zwischen 1 und %(max)s liegen.", max=MAX_POSITION))
     rates = vat_rates(db.session)
     if item.vat_rate is not None and Decimal(item.vat_rate) not in rates:
         raise ValueError(_("Erlaubte Mehrwertsteuersätze: %(rates)s %%.",
@@ -410,21 +426,9 @@ class InvoiceWriteApi(SecureApi):
     500); nothing is stored. Status, number and payment are not writable here: issuing, Storno
     and payment go through InvoiceView's routes."""
 
-    def post_headless(self):
-        return self._answered(super().post_headless)
-
-    def put_headless(self, pk):
-        return self._answered(super().put_headless, pk)
-
-    def delete_headless(self, pk):
-        return self._answered(super().delete_headless, pk)
-
-    def _answered(self, write, *args):
+    def _answer(self, write, *args):
         try:
-            with db.session.no_autoflush:  # the checks see the stored rows; the one flush is the commit's
-                return write(*args)
-        except BadRequest as exc:
-            return self.response_400(message=exc.description)
+            return write(*args)
         except ValueError as exc:  # the before_flush guard (e.g. a line moved out of an issued invoice)
             if str(exc) != str(IMMUTABLE_MESSAGE):
                 raise
