@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the benchmarks; docs/performance.md records their numbers.
 #   bench/run.sh          versioning overhead + demo seed at the default size + XLSX export of 100,000 rows
-#                         + duplicate candidates at 100,000 customers (SQLite and PostgreSQL)
+#                         + duplicate candidates at 100,000 customers + the bonus hook (SQLite and PostgreSQL)
 #   bench/run.sh --big    also the demo seed at 100,000 customers / 1,000,000 bookings (several minutes)
 #                         and the booking history list + availability at that size (bench/history_list.py)
 # PostgreSQL: POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres); skipped when unreachable.
@@ -23,6 +23,9 @@ quiet $PY bench/export_xlsx.py --postgres-url "$PG"
 echo
 quiet $PY bench/duplicates.py  # duplicate candidates at 100,000 customers (target <= 10 s)
 quiet $PY bench/duplicates.py --postgres-url "$PG"
+echo
+quiet $PY bench/bonus_hook.py  # the bonus ledger hook on bulk writes (ratio hook on / off)
+quiet $PY bench/bonus_hook.py --postgres-url "$PG"
 if [[ "${1:-}" == "--big" ]]; then
     echo
     quiet $PY bench/seed_demo.py --customers 100000 --bookings 1000000

@@ -162,17 +162,29 @@ def _lock(session: Session, model, pk: int | None) -> None:
         session.execute(select(model.id).where(model.id == pk).with_for_update())
 
 
-def _card_settled(session: Session, booking: Booking) -> bool:
-    """Whether a pass card unit pays for the booking once this flush is written."""
-    for obj in session.new:
-        if isinstance(obj, PassRedemption) and (obj.booking is booking or
-                                                (booking.id is not None and obj.booking_id == booking.id)):
+class _Redemptions:
+    """The pass card redemptions of this flush, gathered once (a bulk flush of n bookings
+    would otherwise scan the session n times)."""
+
+    def __init__(self, session: Session):
+        self.new_for = {id(obj.booking) for obj in session.new if isinstance(obj, PassRedemption)}
+        self.new_ids = {obj.booking_id for obj in session.new if isinstance(obj, PassRedemption)}
+        self.gone = {obj.id for obj in session.deleted if isinstance(obj, PassRedemption)}
+
+    def settle(self, session: Session, booking: Booking, is_new: bool) -> bool:
+        """Whether a pass card unit pays for the booking once this flush is written."""
+        if id(booking) in self.new_for or (booking.id is not None and booking.id in self.new_ids):
             return True
-    if booking.id is None:
-        return False
-    gone = {obj.id for obj in session.deleted if isinstance(obj, PassRedemption)}
-    return any(pk not in gone for pk in session.scalars(
-        select(PassRedemption.id).where(PassRedemption.booking_id == booking.id)))
+        if booking.id is None or is_new:  # a new booking has no stored redemption
+            return False
+        return any(pk not in self.gone for pk in session.scalars(
+            select(PassRedemption.id).where(PassRedemption.booking_id == booking.id)))
+
+
+def _customer_id(booking: Booking) -> int | None:
+    """The booking's customer id as it will be flushed, without loading the customer."""
+    customer = sa_inspect(booking).dict.get("customer")
+    return customer.id if customer is not None else booking.customer_id
 
 
 def _service(session: Session, booking: Booking) -> Service | None:
@@ -215,18 +227,23 @@ def sync_bonus(session: Session) -> None:
         now = utcnow()
         referred_now: set[int] = set()
         programs: dict[int, list[BonusProgram]] = {}  # service id → covering programs, once per flush
+        redemptions = _Redemptions(session)
+        completing = {_customer_id(b) for b, kind, _new in bookings if kind == "completed"} - {None}
+        referred = set(session.scalars(select(Customer.id).where(
+            Customer.id.in_(completing), Customer.referred_by_id.is_not(None)))) if completing else set()
         any_program = session.scalar(select(BonusProgram.id).where(BonusProgram.active.is_(True)).limit(1))
         for booking, kind, is_new in bookings:
             if is_new and any_program is None:
                 continue  # nothing to earn, nothing to take back (the demo seeder's bulk inserts)
-            _lock(session, Booking, booking.id)
-            _sync_earnings(session, booking, kind, is_new, programs)
+            if not is_new:  # a new booking has no stored lines to race for
+                _lock(session, Booking, booking.id)
+            _sync_earnings(session, booking, kind, is_new, programs, redemptions)
             if kind == "cancellation" and not is_new and not _booking_invoiced(session, booking):
                 for line in standing(session, BonusTransaction.booking_id == booking.id,
                                      BonusTransaction.kind == "redeem"):
                     _take_back_booking_reward(session, booking, line, _("Termin abgesagt: Prämie zurückgebucht"))
             if kind == "completed":
-                _pay_referral(session, booking, referred_now, now)
+                _pay_referral(session, booking, referred_now, now, referred)
         for booking in deleted:
             _lock(session, Booking, booking.id)
             for line in standing(session, BonusTransaction.booking_id == booking.id,
@@ -272,10 +289,10 @@ def _take_back_invoice_rewards(session: Session, invoice_ids: set[int]) -> None:
 
 
 def _sync_earnings(session: Session, booking: Booking, kind: str | None, is_new: bool,
-                   programs: dict[int, list[BonusProgram]]) -> None:
+                   programs: dict[int, list[BonusProgram]], redemptions: _Redemptions) -> None:
     service = _service(session, booking)
     expected: dict[int, tuple[BonusProgram, int]] = {}
-    if kind == "completed" and service is not None and not _card_settled(session, booking):
+    if kind == "completed" and service is not None and not redemptions.settle(session, booking, is_new):
         price = _booking_price(session, booking)
         if service.id not in programs:
             programs[service.id] = covering_programs(session, service)
@@ -285,7 +302,7 @@ def _sync_earnings(session: Session, booking: Booking, kind: str | None, is_new:
                 expected[program.id] = (program, points)
     current = [] if is_new or booking.id is None else standing(
         session, BonusTransaction.booking_id == booking.id, BonusTransaction.kind == "earn")
-    customer_id = booking.customer.id if booking.customer is not None else booking.customer_id
+    customer_id = _customer_id(booking)
     held = set()
     for line in current:
         wanted = expected.get(line.program_id)
@@ -340,8 +357,13 @@ def referral_program(session: Session, service: Service | None) -> BonusProgram 
         BonusProgram.active.is_(True), BonusProgram.referral_points > 0).order_by(BonusProgram.id)).first()
 
 
-def _pay_referral(session: Session, booking: Booking, referred_now: set[int], now: datetime) -> None:
-    customer = booking.customer or session.get(Customer, booking.customer_id)
+def _pay_referral(session: Session, booking: Booking, referred_now: set[int], now: datetime,
+                  referred: set[int]) -> None:
+    """`referred`: the ids of this flush's customers who were referred (read once per flush)."""
+    loaded = sa_inspect(booking).dict.get("customer")
+    if _customer_id(booking) not in referred and (loaded is None or loaded.referred_by_id is None):
+        return
+    customer = loaded or session.get(Customer, booking.customer_id)
     if customer is None or customer.referred_by_id is None or customer.id is None:
         return
     if customer.id in referred_now or customer.referred_by_id == customer.id or customer.erased_at is not None:
