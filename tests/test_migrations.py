@@ -239,3 +239,33 @@ def test_each_downgrade_step_gives_back_the_schema_of_its_revision_on_sqlite():
         for revision in revisions[1:]:
             downgrade(revision=revision)
             assert _sqlite_schema(db.engine) == expected[revision], f"downgrade to {revision} differs"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_bonus_migration_steps_down_and_up_keeping_the_invoice_triggers(backend):
+    """58bb3cf409f6 adds invoice_line columns without a table copy: down to its parent and up
+    again, the immutability triggers of e5f6a7b8c9d0 are still there, and nothing drifts."""
+    from flask_migrate import downgrade, upgrade
+
+    from app.extensions import db
+
+    def triggers() -> set[str]:
+        with db.engine.connect() as conn:
+            if backend == "sqlite":
+                rows = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            else:
+                rows = conn.exec_driver_sql("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+            return {name for (name,) in rows if "immutable" in name}
+
+    with empty_database(backend) as url, app_on(url):
+        upgrade()
+        at_head = triggers()
+        assert at_head and all(any(name.startswith(table) for name in at_head)
+                               for table in ("invoice_immutable", "invoice_line_immutable"))
+        downgrade(revision="e5f6a7b8c9d0")
+        assert triggers() == at_head
+        assert "bonus_program_service" not in table_names(db.engine)
+        upgrade()
+        assert triggers() == at_head
+        with db.engine.connect() as conn:
+            assert schema_diff(conn, model_metadata()) == []
