@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import drop_postgres, fresh_postgres
+from bench.common import on_fresh_database
 from bench.versioning_overhead import booking_rows, build_app, chunks
 
 PG_DATABASE = "tb_bench_bonus_hook"
@@ -127,17 +126,8 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=500)
     parser.add_argument("--postgres-url")
     args = parser.parse_args()
-    if args.postgres_url:
-        url = fresh_postgres(args.postgres_url, PG_DATABASE)
-        if url is None:
-            return
-        try:
-            bench(url, "PostgreSQL", args.rows, args.rounds, args.chunk)
-        finally:
-            drop_postgres(args.postgres_url, PG_DATABASE)
-        return
-    with tempfile.TemporaryDirectory(prefix="tb-bench-bonus-") as folder:
-        bench(f"sqlite:///{folder}/bench.db", "SQLite", args.rows, args.rounds, args.chunk)
+    on_fresh_database(args.postgres_url, PG_DATABASE, "tb-bench-bonus-",
+                      lambda url, label: bench(url, label, args.rows, args.rounds, args.chunk))
 
 
 if __name__ == "__main__":

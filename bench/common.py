@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +22,22 @@ def fresh_postgres(admin_url: str, name: str) -> str | None:
 
 def drop_postgres(admin_url: str, name: str) -> None:
     drop_database(with_database(admin_url, name))
+
+
+def on_fresh_database(postgres_url: str | None, pg_name: str, prefix: str, run: Callable[[str, str], None]) -> None:
+    """`run(url, label)` on a throw-away PostgreSQL database `pg_name` (dropped afterwards)
+    when `postgres_url` is given, else on a temporary SQLite file."""
+    if postgres_url:
+        url = fresh_postgres(postgres_url, pg_name)
+        if url is None:
+            return
+        try:
+            run(url, "PostgreSQL")
+        finally:
+            drop_postgres(postgres_url, pg_name)
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        run(f"sqlite:///{folder}/bench.db", "SQLite")
 
 
 def fresh_app(url: str) -> Any:

@@ -24,7 +24,6 @@ import argparse
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import drop_postgres, fresh_app, fresh_postgres
+from bench.common import fresh_app, on_fresh_database
 
 PG_DATABASE = "tb_bench_duplicates"
 
@@ -217,17 +216,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres-url", help="admin URL of a PostgreSQL server (else SQLite)")
     args = parser.parse_args()
-    if args.postgres_url:
-        url = fresh_postgres(args.postgres_url, PG_DATABASE)
-        if url is None:
-            return
-        try:
-            run(url, "PostgreSQL", args)
-        finally:
-            drop_postgres(args.postgres_url, PG_DATABASE)
-        return
-    with tempfile.TemporaryDirectory(prefix="tb-bench-dup-") as folder:
-        run(f"sqlite:///{folder}/duplicates.db", "SQLite", args)
+    on_fresh_database(args.postgres_url, PG_DATABASE, "tb-bench-dup-", lambda url, label: run(url, label, args))
 
 
 if __name__ == "__main__":

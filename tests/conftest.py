@@ -3,9 +3,11 @@ TEST_DATABASE_URL), the app, a small world of business data, and one logged-in
 client per role (logged in through the real login form, CSRF included)."""
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tempfile
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
@@ -174,6 +176,15 @@ def rq_queues(app):
     for queue in queues.values():
         queue.empty()
     app.config["REDIS_URL"] = previous
+
+
+_slots = itertools.count()
+
+
+def distinct_start(base: datetime) -> datetime:
+    """A start after `base` that no other call in this test process returns (bookings without
+    an employee: no overlap with other tests)."""
+    return base + timedelta(hours=2 * next(_slots)) + timedelta(days=hash(uuid.uuid4().hex) % 300)
 
 
 @contextmanager

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
-from itertools import count
 from uuid import uuid4
 
 import pytest
@@ -42,14 +41,12 @@ from app.services.cards import sell_card
 from app.services.duplicates import merge_customers
 from app.services.invoices import cancel_invoice, issue_invoice
 from app.services.status import change_status
+from tests.conftest import distinct_start
 from tests.helpers_invoices import delete_invoices
-
-_slot = count()
 
 
 def _start() -> datetime:
-    return datetime(2032, 2, 2, 8, tzinfo=timezone.utc) + timedelta(hours=2 * next(_slot)) + \
-        timedelta(days=hash(uuid4().hex) % 300)
+    return distinct_start(datetime(2032, 2, 2, 8, tzinfo=timezone.utc))
 
 
 class Shop:

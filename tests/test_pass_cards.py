@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from itertools import count
 from uuid import uuid4
 
 import pytest
@@ -33,15 +32,12 @@ from app.services.cards import cards_to_renew, queue_card_renewals, renewal_thre
 from app.services.history import revert_row
 from app.services.notifications import SEND_JOB
 from app.services.status import change_status
+from tests.conftest import distinct_start
 from tests.helpers_perm import api_token, bearer
-
-_slot = count()
 
 
 def _start() -> datetime:
-    """A distinct future start per booking (no employee: no overlap with other tests)."""
-    return datetime(2031, 1, 6, 8, tzinfo=timezone.utc) + timedelta(hours=2 * next(_slot)) + \
-        timedelta(days=hash(uuid4().hex) % 300)
+    return distinct_start(datetime(2031, 1, 6, 8, tzinfo=timezone.utc))
 
 
 class Deck:
