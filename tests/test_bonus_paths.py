@@ -280,3 +280,22 @@ def test_the_invoice_api_refuses_a_missing_customer_and_huge_numbers(app, shop, 
     # every API: a related id that is no number is a 400, not FAB's 500 (PostgreSQL refused the SELECT)
     response = client.post("/api/v1/booking/", json={"customer": "abc"}, headers=headers)
     assert response.status_code in (400, 422)
+
+
+def test_a_history_revert_does_not_bring_back_a_discount_without_its_points(shop):
+    from app.services.history import revert_row, version_cls
+
+    program = shop.program(threshold=100, kind="percent", value="10")
+    _earn(shop, 100, program)
+    pk = shop.booking(price="49.00")
+    line_id = _redeem_booking(shop, pk, program)
+    with shop.app.app_context(), acting_as():
+        undo_booking_reward(db.session, db.session.get(BonusTransaction, line_id))
+        db.session.commit()
+        versions = version_cls(Booking)
+        discounted = db.session.scalar(sa.select(versions.transaction_id).where(
+            versions.id == pk, versions.price == Decimal("44.10")))
+        with pytest.raises(ValueError, match="hängt an einer Bonusprämie"):
+            revert_row(db.session, db.session.get(Booking, pk), discounted)
+        db.session.rollback()
+    assert _price(shop, pk) == Decimal("49.00") and shop.balance(program) == 100

@@ -539,6 +539,15 @@ def redeem_on_booking(session: Session, booking: Booking, program: BonusProgram)
     return redemption
 
 
+def check_price_revert(session: Session, booking: Booking) -> None:
+    """A history revert must not bring back a price that a reward lowered (or undo one)
+    without its points: refused while the booking has a reward line (ValueError, German)."""
+    if session.scalar(select(BonusTransaction.id).where(
+            BonusTransaction.booking_id == booking.id, BonusTransaction.kind == "redeem").limit(1)) is not None:
+        raise ValueError(_("Der Preis dieses Termins hängt an einer Bonusprämie: bitte die Prämie auf der "
+                           "Terminseite einlösen oder zurücknehmen statt den Preis zurückzusetzen."))
+
+
 def _take_back_booking_reward(session: Session, booking: Booking, line: BonusTransaction, reason: str):
     correction = reverse(session, line, reason)
     if correction is not None and line.discount:

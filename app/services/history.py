@@ -323,6 +323,10 @@ def revert_row(session: Session, item: Any, transaction_id: int) -> None:
         raise ValueError(_("Diese Version gibt es nicht."))
     values = {key: getattr(version, key) for key in data_columns(model)}
     _check_references(session, model, values)
+    if model.__name__ == "Booking" and values.get("price") != item.price:
+        from app.services.bonus import check_price_revert
+
+        check_price_revert(session, item)
     for key, value in values.items():
         if getattr(item, key) != value:
             setattr(item, key, value)
