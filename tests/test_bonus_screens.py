@@ -224,3 +224,23 @@ def test_the_booking_panel_offers_only_programs_covering_its_service(app, shop, 
     _earn(shop, 10, cuts)
     page = text(manager.get(f"/bookingview/show/{shop.booking(price='49.00')}"))
     assert f'id="action-reward-{cuts}"' in page and f'id="action-reward-{course_only}"' not in page
+
+
+@pytest.mark.parametrize("category, stored", [("", None), ("kurs", "kurs"), ("bogus", "refused")])
+def test_the_program_form_takes_a_category_or_none(app, shop, manager, category, stored):
+    name = f"Formular {shop.tag} {category or 'leer'}"
+    token = session_csrf(manager)
+    response = manager.post("/bonusprogramview/add", data={
+        "csrf_token": token, "name": name, "points_per_euro": "1", "threshold": "100", "reward_name": "Gratis",
+        "reward_kind": "fixed", "reward_value": "10", "referral_points": "0", "category": category,
+        "active": "y"}, follow_redirects=True)
+    from app.models import BonusProgram
+
+    with app.app_context():
+        program = db.session.scalar(sa.select(BonusProgram).where(BonusProgram.name == name))
+        if program is not None:
+            shop.programs.append(program.id)
+        if stored == "refused":
+            assert program is None and "Keine gültige Auswahl." in text(response)
+        else:
+            assert program is not None and program.category == stored
