@@ -42,7 +42,8 @@ def ai(app, world):
 
     ids: dict[str, int] = {}
     with app.app_context(), acting_as():
-        south, other = Location(name="Filiale Impact Süd"), Location(name="Filiale Impact Nord")
+        # named to sort after the world's "Filiale Mitte": the calendar opens on the first by name
+        south, other = Location(name="Impact-Filiale Süd"), Location(name="Impact-Filiale Nord")
         service = Service(name="Impact 60", duration_minutes=60, buffer_minutes=0, price=0)
         customer = Customer(first_name="Iris", last_name="Impact", email="iris@example.org")
         people = {
