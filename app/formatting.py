@@ -57,3 +57,8 @@ def status_badge(status) -> Markup:
     return Markup(
         '<span class="label tb-status" style="background-color:{color};color:{text}">{name}</span>'
     ).format(color=color, text=text, name=status.name)
+
+
+def fmt_rate(rate: Decimal) -> str:
+    """A VAT rate or quantity without trailing zeros: 19.00 → "19", 5.50 → "5,5"."""
+    return f"{Decimal(rate).normalize():f}".replace(".", ",")

@@ -145,10 +145,12 @@ def world(app) -> World:
 
 
 def _redis_url() -> str:
-    """A Redis database of this test process: parallel workers must not empty each other's queues."""
+    """A Redis database of this test process: parallel workers must not empty each other's queues.
+    TEST_REDIS_DB (default 15) is the first database; xdist worker gwN takes TEST_REDIS_DB - N."""
     worker = _worker()
     index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
-    return f"redis://127.0.0.1:6379/{15 - index % 8}"
+    first = int(os.environ.get("TEST_REDIS_DB", "15"))
+    return f"redis://127.0.0.1:6379/{(first - index % 8) % 16}"
 
 
 TEST_REDIS_URL = _redis_url()

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     Numeric,
+    Select,
     String,
     Text,
     UniqueConstraint,
@@ -108,15 +109,21 @@ class Invoice(Model):
             sums[2] += line.gross
         return [(rate, *sums) for rate, sums in sorted(groups.items())]
 
+    def addressee(self) -> tuple[str, str]:
+        """(name, address lines): as issued; a draft has none yet, so its customer's."""
+        customer = self.customer
+        if self.recipient_name is not None or customer is None:
+            return self.recipient_name or "", self.recipient_address or ""
+        town = " ".join(part for part in (customer.postal_code, customer.city) if part)
+        return customer.full_name, "\n".join(part for part in (customer.street, town) if part)
+
     def keep_recipient(self) -> None:
         """Copy the customer's name and address onto the invoice, unless it has them already
         (issuing does it; an erasure on request does it for an invoice issued without)."""
-        customer = self.customer
-        if self.recipient_name is not None or customer is None:
+        if self.recipient_name is not None or self.customer is None:
             return
-        self.recipient_name = customer.full_name
-        town = " ".join(part for part in (customer.postal_code, customer.city) if part)
-        self.recipient_address = "\n".join(part for part in (customer.street, town) if part) or None
+        self.recipient_name, address = self.addressee()
+        self.recipient_address = address or None
 
     def __str__(self) -> str:
         return self.number or _("Entwurf #%(id)s", id=self.id)
@@ -181,6 +188,13 @@ class InvoiceLine(Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+def invoiced(column) -> Select:
+    """Ids (of `column`, e.g. InvoiceLine.booking_id) already on an invoice that stands: not
+    cancelled (a Storno frees them again), and the Storno's own negated lines do not count."""
+    return (select(column).join(Invoice, InvoiceLine.invoice_id == Invoice.id)
+            .where(column.is_not(None), Invoice.status != "cancelled", Invoice.cancels_id.is_(None)))
 
 
 # --- immutability: an issued (or cancelled) invoice and its lines never change ---------

@@ -48,8 +48,9 @@ from app.models import (
 )
 from app.models.bonus import bonus_program_service
 from app.models.bookings import _status_kind
-from app.models.invoices import ZERO, cents
+from app.models.invoices import ZERO, cents, invoiced
 from app.models.types import utcnow
+from app.services.cards import booking_customer_id as _customer_id
 
 
 class BonusRefused(ValueError):
@@ -181,12 +182,6 @@ class _Redemptions:
             select(PassRedemption.id).where(PassRedemption.booking_id == booking.id)))
 
 
-def _customer_id(booking: Booking) -> int | None:
-    """The booking's customer id as it will be flushed, without loading the customer."""
-    customer = sa_inspect(booking).dict.get("customer")
-    return customer.id if customer is not None else booking.customer_id
-
-
 def _service(session: Session, booking: Booking) -> Service | None:
     return booking.service or session.get(Service, booking.service_id)
 
@@ -222,7 +217,8 @@ def sync_bonus(session: Session) -> None:
         drafts = _changed_drafts(session)
         if not bookings and not deleted and not discount_lines and not drafts:
             return
-        if session.scalar(select(BonusProgram.id).limit(1)) is None:
+        actives = set(session.scalars(select(BonusProgram.active).distinct()))
+        if not actives:
             return  # no program, hence no ledger line to earn, redeem or take back
         now = utcnow()
         referred_now: set[int] = set()
@@ -231,9 +227,8 @@ def sync_bonus(session: Session) -> None:
         completing = {_customer_id(b) for b, kind, _new in bookings if kind == "completed"} - {None}
         referred = set(session.scalars(select(Customer.id).where(
             Customer.id.in_(completing), Customer.referred_by_id.is_not(None)))) if completing else set()
-        any_program = session.scalar(select(BonusProgram.id).where(BonusProgram.active.is_(True)).limit(1))
         for booking, kind, is_new in bookings:
-            if is_new and any_program is None:
+            if is_new and True not in actives:
                 continue  # nothing to earn, nothing to take back (the demo seeder's bulk inserts)
             if not is_new:  # a new booking has no stored lines to race for
                 _lock(session, Booking, booking.id)
@@ -251,8 +246,11 @@ def sync_bonus(session: Session) -> None:
                 correction = reverse(session, line, _("Termin gelöscht: Punkte zurückgebucht"))
                 if correction is not None:
                     correction.booking_id = None  # the booking row goes
-        _sync_discount_lines(session, discount_lines)
-        _take_back_invoice_rewards(session, drafts)
+        _reverse_rewards(session, [line.bonus_transaction_id for line in discount_lines],
+                         _("Rabattposition entfernt: Prämie zurückgebucht"))
+        _reverse_rewards(session, session.scalars(select(InvoiceLine.bonus_transaction_id).join(Invoice).where(
+            InvoiceLine.invoice_id.in_(drafts), InvoiceLine.bonus_transaction_id.is_not(None),
+            Invoice.status == "draft")) if drafts else [], _("Rechnungsentwurf geändert: Prämie zurückgebucht"))
 
 
 def _changed_drafts(session: Session) -> set[int]:
@@ -270,22 +268,6 @@ def _changed_drafts(session: Session) -> set[int]:
                 _changed(obj, "customer", "customer_id"):
             ids.add(obj.id)
     return ids
-
-
-def _take_back_invoice_rewards(session: Session, invoice_ids: set[int]) -> None:
-    """The reward of a changed draft goes (its discount lines, the points back): it was
-    computed on lines and for a customer that are no longer so. Redeem it again if wanted."""
-    if not invoice_ids:
-        return
-    lines = [line for line in session.scalars(select(InvoiceLine).join(Invoice).where(
-        InvoiceLine.invoice_id.in_(invoice_ids), InvoiceLine.bonus_transaction_id.is_not(None),
-        Invoice.status == "draft")) if line not in session.deleted]
-    for line in lines:
-        session.delete(line)
-    for transaction_id in dict.fromkeys(line.bonus_transaction_id for line in lines):
-        redemption = session.get(BonusTransaction, transaction_id)
-        if redemption is not None:
-            reverse(session, redemption, _("Rechnungsentwurf geändert: Prämie zurückgebucht"))
 
 
 def _sync_earnings(session: Session, booking: Booking, kind: str | None, is_new: bool,
@@ -321,16 +303,24 @@ def _sync_earnings(session: Session, booking: Booking, kind: str | None, is_new:
         ))
 
 
-def _sync_discount_lines(session: Session, lines: list[InvoiceLine]) -> None:
-    """A deleted discount line takes its whole reward with it: its sibling lines (one per
-    VAT rate) go too, and the points come back once."""
-    for transaction_id in dict.fromkeys(line.bonus_transaction_id for line in lines):
-        for sibling in session.scalars(select(InvoiceLine).where(InvoiceLine.bonus_transaction_id == transaction_id)):
-            if sibling not in session.deleted:
-                session.delete(sibling)
-        line = session.get(BonusTransaction, transaction_id)
-        if line is not None:
-            reverse(session, line, _("Rabattposition entfernt: Prämie zurückgebucht"))
+def _reverse_rewards(session: Session, transaction_ids, reason: str, *, keep_lines: bool = False,
+                     ) -> list[BonusTransaction]:
+    """Take back the rewards redeemed by these ledger lines: their points come back once and,
+    unless `keep_lines` (an issued invoice keeps its lines), their discount lines on a draft go
+    — all of them (one per VAT rate), also when only one was deleted. A deleted discount line,
+    a changed draft (the reward was computed on other lines or for another customer: redeem it
+    again if wanted), "Prämie zurücknehmen" and a Storno all come here."""
+    corrections = []
+    for transaction_id in dict.fromkeys(transaction_ids):
+        if not keep_lines:
+            for line in session.scalars(select(InvoiceLine).where(InvoiceLine.bonus_transaction_id == transaction_id)):
+                if line not in session.deleted:
+                    session.delete(line)
+        redemption = session.get(BonusTransaction, transaction_id)
+        correction = reverse(session, redemption, reason) if redemption is not None else None
+        if correction is not None:
+            corrections.append(correction)
+    return corrections
 
 
 # --- referral bonus -------------------------------------------------------------------
@@ -372,10 +362,9 @@ def _pay_referral(session: Session, booking: Booking, referred_now: set[int], no
     referrer = session.get(Customer, customer.referred_by_id)
     if referrer is None or referrer.erased_at is not None or referral_paid(session, customer.id):
         return
-    others = select(Booking.id).where(Booking.customer_id == customer.id, Booking.id != booking.id,
-                                      Booking.status.has(kind="completed"))
-    if booking.id is None:
-        others = select(Booking.id).where(Booking.customer_id == customer.id, Booking.status.has(kind="completed"))
+    others = select(Booking.id).where(Booking.customer_id == customer.id, Booking.status.has(kind="completed"))
+    if booking.id is not None:
+        others = others.where(Booking.id != booking.id)
     if session.scalar(others.limit(1)) is not None:
         return  # not the first completed booking
     program = referral_program(session, _service(session, booking))
@@ -478,26 +467,32 @@ def redeem_on_invoice(session: Session, invoice: Invoice, program: BonusProgram)
 
 def reverse_invoice_rewards(session: Session, invoice: Invoice) -> list[BonusTransaction]:
     """Storno: the rewards redeemed on the cancelled invoice give their points back."""
-    ids = dict.fromkeys(line.bonus_transaction_id for line in invoice.lines if line.bonus_transaction_id)
-    corrections = []
-    for pk in ids:
-        line = session.get(BonusTransaction, pk)
-        if line is not None:
-            correction = reverse(session, line, _("Storno der Rechnung %(number)s: Prämie zurückgebucht",
-                                                  number=invoice.number))
-            if correction is not None:
-                corrections.append(correction)
+    return _reverse_rewards(session, _reward_ids(invoice), keep_lines=True,
+                            reason=_("Storno der Rechnung %(number)s: Prämie zurückgebucht", number=invoice.number))
+
+
+def _reward_ids(invoice: Invoice) -> list[int]:
+    return [line.bonus_transaction_id for line in invoice.lines if line.bonus_transaction_id is not None]
+
+
+def take_back_invoice_reward(session: Session, invoice: Invoice) -> list[BonusTransaction]:
+    """"Prämie zurücknehmen" on a draft: its discount lines go, the points come back."""
+    _lock(session, Invoice, invoice.id)
+    if invoice.id is not None:
+        session.refresh(invoice, ["status", "lines"])
+    if invoice.status != "draft" or not _reward_ids(invoice):
+        raise BonusRefused(_("Auf diesem Rechnungsentwurf ist keine Prämie eingelöst."))
+    corrections = _reverse_rewards(session, _reward_ids(invoice), _("Prämie zurückgenommen"))
+    session.flush()
     return corrections
 
 
 def _booking_invoiced(session: Session, booking: Booking) -> bool:
-    """On an invoice that stands (not cancelled; a Storno's own lines do not count)."""
+    """On an invoice that stands (the same rule as the billable bookings)."""
     if booking.id is None:
         return False
-    return session.scalar(
-        select(InvoiceLine.id).join(Invoice, InvoiceLine.invoice_id == Invoice.id)
-        .where(InvoiceLine.booking_id == booking.id, Invoice.status != "cancelled",
-               Invoice.cancels_id.is_(None)).limit(1)) is not None
+    return session.scalar(invoiced(InvoiceLine.booking_id).where(InvoiceLine.booking_id == booking.id)
+                          .limit(1)) is not None
 
 
 def redeem_on_booking(session: Session, booking: Booking, program: BonusProgram) -> BonusTransaction:

@@ -72,8 +72,10 @@ def _status_changed(booking: Booking) -> bool:
     return attrs.status.history.has_changes() or attrs.status_id.history.has_changes()
 
 
-def _customer_id(booking: Booking) -> int | None:
-    return booking.customer.id if booking.customer is not None else booking.customer_id
+def booking_customer_id(booking: Booking) -> int | None:
+    """The booking's customer id as it will be flushed, without loading the customer."""
+    customer = sa_inspect(booking).dict.get("customer")
+    return customer.id if customer is not None else booking.customer_id
 
 
 def sync_redemptions(session: Session) -> None:
@@ -105,12 +107,12 @@ def sync_redemptions(session: Session) -> None:
             now = utcnow()
             with_cards = set(session.scalars(
                 select(PassCard.customer_id).where(
-                    PassCard.customer_id.in_({_customer_id(b) for b, _ in entering}),
+                    PassCard.customer_id.in_({booking_customer_id(b) for b, _ in entering}),
                     PassCard.units_used < PassCard.units_total, live_card(now),
                 ).distinct()
             ))
             for booking, kind in entering:
-                _settle(session, booking, kind, _customer_id(booking) in with_cards, now)
+                _settle(session, booking, kind, booking_customer_id(booking) in with_cards, now)
 
 
 def _locked_redemption(session: Session, booking: Booking) -> PassRedemption | None:
@@ -142,7 +144,7 @@ def covering_cards(session: Session, booking: Booking, kind: str, now: datetime 
     """The customer's valid cards that cover the booking's service, oldest first (locked for
     update on PostgreSQL when `lock`)."""
     service = booking.service or session.get(Service, booking.service_id)
-    customer_id = _customer_id(booking)
+    customer_id = booking_customer_id(booking)
     if service is None or customer_id is None:
         return []
     stmt = (

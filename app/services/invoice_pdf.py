@@ -10,7 +10,6 @@ has the umlauts, €, „ “ and – that the core PDF fonts (latin-1) lack, an
 needed at run time."""
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 from flask import has_request_context
@@ -19,7 +18,7 @@ from flask_babel import gettext as _
 from fpdf import FPDF, FontFace
 from fpdf.enums import TableBordersLayout, XPos, YPos
 
-from app.formatting import fmt_date, fmt_money, to_local
+from app.formatting import fmt_date, fmt_money, fmt_rate, to_local
 from app.models import Invoice
 
 FONT_DIR = Path(__file__).resolve().parent.parent / "static" / "fonts"
@@ -36,22 +35,6 @@ MUTED, RULE, LINE_GREY, RED = (102, 102, 102), (153, 153, 153), (200, 200, 200),
 WATERMARK_GREY = (232, 232, 232)
 MIN_DESCRIPTION = 40  # mm: the description's column is at least this wide
 PAGES_SENTINEL = 987654321
-
-
-def _fmt_rate(value: Decimal) -> str:
-    from app.views.invoices import fmt_rate  # the screens' format (19.00 → "19", 5.50 → "5,5")
-
-    return fmt_rate(value)
-
-
-def recipient(invoice: Invoice) -> tuple[str, str]:
-    """(name, address lines): as issued; a draft has none yet, so its customer's
-    (the same rule as Invoice.keep_recipient)."""
-    if invoice.recipient_name is not None or invoice.customer is None:
-        return invoice.recipient_name or "", invoice.recipient_address or ""
-    customer = invoice.customer
-    town = " ".join(part for part in (customer.postal_code, customer.city) if part)
-    return customer.full_name or "", "\n".join(part for part in (customer.street, town) if part)
 
 
 class _InvoicePDF(FPDF):
@@ -119,13 +102,13 @@ def _lines_table(pdf: FPDF, invoice: Invoice) -> None:
     headings = [_("Pos."), _("Beschreibung"), _("Menge"), _("Einzelpreis"), _("Netto"), _("MwSt.-Satz"),
                 _("MwSt."), _("Brutto")]
     rows = [
-        [str(line.position), line.description or "", _fmt_rate(line.quantity),
+        [str(line.position), line.description or "", fmt_rate(line.quantity),
          f"{fmt_money(line.unit_price)} {_('brutto') if line.gross_pricing else _('netto')}",
-         fmt_money(line.net), f"{_fmt_rate(line.vat_rate)} %", fmt_money(line.vat), fmt_money(line.gross)]
+         fmt_money(line.net), f"{fmt_rate(line.vat_rate)} %", fmt_money(line.vat), fmt_money(line.gross)]
         for line in invoice.lines
     ]
     # below the lines: (label, net, VAT, gross) per VAT rate, then the sum (in bold)
-    totals = [(_("davon %(rate)s %% MwSt.", rate=_fmt_rate(rate)), fmt_money(net), fmt_money(vat), fmt_money(gross))
+    totals = [(_("davon %(rate)s %% MwSt.", rate=fmt_rate(rate)), fmt_money(net), fmt_money(vat), fmt_money(gross))
               for rate, net, vat, gross in invoice.vat_breakdown()]
     totals.append((_("Summe"), fmt_money(invoice.total_net), fmt_money(invoice.total_vat),
                    fmt_money(invoice.total_gross)))
@@ -181,7 +164,7 @@ def invoice_pdf(invoice: Invoice, business_name: str, business_address: str) -> 
 
     # .tb-recipient: the addressee, at least the height of the envelope's window
     top = pdf.y
-    name, address = recipient(invoice)
+    name, address = invoice.addressee()
     pdf.set_font(FONT, "", BODY_PT)
     pdf.multi_cell(content / 2, 5, "\n".join(part for part in (name, address) if part), align="L",
                    new_x=XPos.LMARGIN, new_y=YPos.NEXT)

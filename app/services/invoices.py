@@ -9,14 +9,14 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.formatting import business_tz, fmt_date, to_local
 from app.models import Booking, BookingStatus, Invoice, InvoiceLine, PassCard, Setting
-from app.models.invoices import InvoiceCounter
+from app.models.invoices import InvoiceCounter, invoiced
 from app.models.types import utcnow
 from app.services.bonus import reverse_invoice_rewards
 
@@ -125,19 +125,12 @@ def setting_text(session: Session, key: str) -> str:
 
 
 # --- lines from completed bookings and sold pass cards ----------------------------------
-def _invoiced(column) -> Select:
-    """Ids already on an invoice that is not cancelled (a Storno frees them again); the
-    Storno's own negated lines do not count."""
-    return (select(column).join(Invoice, InvoiceLine.invoice_id == Invoice.id)
-            .where(column.is_not(None), Invoice.status != "cancelled", Invoice.cancels_id.is_(None)))
-
-
 def billable_bookings(session: Session, customer_id: int) -> list[Booking]:
     """Completed, not yet invoiced bookings of the customer, oldest first."""
     return list(session.scalars(
         select(Booking).join(BookingStatus, Booking.status_id == BookingStatus.id)
         .where(Booking.customer_id == customer_id, BookingStatus.kind == "completed",
-               Booking.id.not_in(_invoiced(InvoiceLine.booking_id)))
+               Booking.id.not_in(invoiced(InvoiceLine.booking_id)))
         .order_by(Booking.start_at, Booking.id)))
 
 
@@ -145,7 +138,7 @@ def billable_cards(session: Session, customer_id: int) -> list[PassCard]:
     """Sold, not yet invoiced pass cards of the customer."""
     return list(session.scalars(
         select(PassCard).where(PassCard.customer_id == customer_id,
-                               PassCard.id.not_in(_invoiced(InvoiceLine.pass_card_id)))
+                               PassCard.id.not_in(invoiced(InvoiceLine.pass_card_id)))
         .order_by(PassCard.purchased_at, PassCard.id)))
 
 

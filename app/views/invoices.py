@@ -18,12 +18,12 @@ from werkzeug.exceptions import BadRequest
 from wtforms import SelectField
 
 from app.extensions import db
-from app.formatting import fmt_date, fmt_datetime, fmt_money, to_local
+from app.formatting import fmt_date, fmt_datetime, fmt_money, fmt_rate, to_local
 from app.models import Customer, Invoice, InvoiceLine
-from app.models.invoices import IMMUTABLE_MESSAGE, INVOICE_STATUSES
+from app.models.invoices import IMMUTABLE_MESSAGE, INVOICE_STATUSES, ZERO
 from app.security import restrict
 from app.services import lenses as lens_service
-from app.services.bonus import BonusRefused, program_overview, redeem_on_invoice
+from app.services.bonus import BonusRefused, program_overview, redeem_on_invoice, take_back_invoice_reward
 from app.services.invoice_pdf import invoice_pdf
 from app.services.invoices import (
     add_billable_lines,
@@ -45,13 +45,6 @@ from app.views.validators import checkbox, parse_id, vat_rate
 PAYMENT_COLUMN = lens_service.PAYMENT_COLUMN
 OPEN_AMOUNT_COLUMN = "open_amount"
 PAYMENT_ARG = re.compile(rf"^_flt_\d_{PAYMENT_COLUMN}$")
-ZERO = Decimal("0.00")
-
-
-def fmt_rate(rate: Decimal) -> str:
-    """19.00 → "19", 5.50 → "5,5"."""
-    text = f"{Decimal(rate).normalize():f}"
-    return text.replace(".", ",")
 
 
 MAX_AMOUNT = Decimal("99999999.99")  # Numeric(10, 2)
@@ -313,12 +306,7 @@ class InvoiceView(ExportMixin, SecureModelView):
         invoice = self._visible_invoice(pk)
         try:
             if request.form.get("undo") == "1":
-                lines = [line for line in invoice.lines if line.bonus_transaction_id is not None]
-                if invoice.status != "draft" or not lines:
-                    raise BonusRefused(_("Auf diesem Rechnungsentwurf ist keine Prämie eingelöst."))
-                for line in lines:
-                    db.session.delete(line)  # the ledger gets its points back (flush hook)
-                db.session.flush()
+                take_back_invoice_reward(db.session, invoice)
                 message = _("Prämie zurückgenommen: die Punkte sind wieder gutgeschrieben.")
             else:
                 program = chosen_program()
