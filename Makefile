@@ -9,7 +9,7 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export FLASK_APP := run.py
 export PORT
 
-.PHONY: run test setup db lint test-sqlite test-postgres worker bench clean
+.PHONY: run test setup db lint test-sqlite test-postgres worker cron bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ run: db
 	@$(BIN)/flask demo logins
 	@echo "Terminbuch läuft auf http://127.0.0.1:$(PORT)/  (Strg+C beendet)"
 	$(BIN)/python run.py
+
+# The RQ worker and the one cron process (`make run` starts both itself when Redis answers).
+# REDIS_URL defaults to the local Redis, as in `make run`.
+worker: db
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/flask worker
+
+cron: db
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/flask cron
 
 lint: setup
 	$(BIN)/ruff check app tests bench config.py run.py

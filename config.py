@@ -37,6 +37,27 @@ class Config:
     SQLALCHEMY_DATABASE_URI = _database_url()
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    # Without Redis jobs run in the web process: "thread" (one background thread) or "sync".
+    INLINE_JOBS = os.environ.get("INLINE_JOBS", "thread")
+    # Seconds between the retries of a failed notification or geocoding job (app/jobs/queue.py).
+    JOB_RETRY_INTERVALS = (30, 120, 600)
+    REMINDER_DISPATCH_SECONDS = int(os.environ.get("REMINDER_DISPATCH_SECONDS", "300"))
+    BACKUP_DIR = os.environ.get("BACKUP_DIR") or None  # default: instance/backups
+
+    # Notification channels (app/services/channels.py); empty = that channel is not set up.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "587"))
+    MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "1") == "1"  # STARTTLS
+    MAIL_USE_SSL = os.environ.get("MAIL_USE_SSL", "0") == "1"  # SMTPS (port 465)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_SENDER = os.environ.get("MAIL_SENDER", "termine@localhost")
+    SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL") or None
+    SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN") or None
+    SMS_SENDER = os.environ.get("SMS_SENDER", "Terminbuch")
+    TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org")
+    TELEGRAM_BOT_TOKEN = os.environ.get("TELEGRAM_BOT_TOKEN") or None
+    NOTIFY_TIMEOUT = float(os.environ.get("NOTIFY_TIMEOUT", "10"))
     TIMEZONE = os.environ.get("TIMEZONE", "Europe/Berlin")
     PORT = int(os.environ.get("PORT", "8080"))
     INSTANCE_DIR = str(INSTANCE_DIR)

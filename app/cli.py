@@ -30,9 +30,15 @@ DEFAULT_SETTINGS = [
     ("booking_retention_days", "", "Aufbewahrung von Terminen in Tagen (leer = unbegrenzt)"),
     ("history_retention_days", "", "Aufbewahrung des Verlaufs in Tagen (leer oder 0 = unbegrenzt)"),
     ("export_async_threshold", "20000", "Exporte mit mehr Zeilen werden im Hintergrund erstellt"),
+    ("nightly_export_query", "", "Filter des nächtlichen Excel-Exports der Terminliste: die Adresszeile der "
+     "gefilterten Liste ab „?“ (Zeitraum _flt_1_start_at/_flt_2_start_at: feste Daten). Leer oder ohne "
+     "Zeitraum = alle Termine aller Jahre (nicht das Fenster der Liste). Ein ungültiger Filter: kein Export, "
+     "Fehler im Protokoll"),
+    ("nightly_export_keep", "7", "So viele nächtliche Exporte (exports/nightly) werden aufbewahrt (mindestens 1)"),
     ("call_link_scheme", "tel", "Art der Anruf-Links bei Telefonnummern: tel, sip oder callto"),
     ("document_max_mb", "10", "Höchstgröße eines Dokuments in der Kundenakte in MB (1 bis 100)"),
     ("card_renewal_remaining", "2", "Erinnerung zur Kartenverlängerung bei so vielen verbleibenden Einheiten"),
+    ("backup_keep", "14", "So viele nächtliche Sicherungen werden aufbewahrt"),
 ]
 
 
@@ -151,7 +157,61 @@ def history_purge() -> None:
     click.echo(f"{removed} Versionen aus dem Verlauf entfernt.")
 
 
+backup = AppGroup("backup", help="Backups of the database (app/services/backup.py).")
+
+
+@backup.command("create")
+@with_appcontext
+def backup_create() -> None:
+    """Back up the configured database into BACKUP_DIR (default instance/backups)."""
+    from app.services.backup import BackupError, create_backup
+
+    try:
+        path = create_backup()
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Sicherung geschrieben: {path} ({path.stat().st_size} Bytes).")
+
+
+@backup.command("list")
+@with_appcontext
+def backup_list() -> None:
+    """The backups of BACKUP_DIR, newest first."""
+    from app.services.backup import default_dir, list_backups
+
+    paths = list_backups()
+    if not paths:
+        click.echo(f"Keine Sicherungen in {default_dir()}.")
+        return
+    for path in paths:
+        click.echo(f"{path.name}  {path.stat().st_size:>12} Bytes")
+
+
+@backup.command("restore")
+@click.argument("file")
+@click.option("--database-url", default=None, help="Target database (default: the configured one); must be empty.")
+@with_appcontext
+def backup_restore(file: str, database_url: str | None) -> None:
+    """Play a backup (a path, or a name in BACKUP_DIR) into an EMPTY database."""
+    from app.services.backup import BackupError, default_dir, restore_backup
+
+    path = Path(file)
+    if not path.exists() and path.name == file:
+        path = default_dir() / file
+    url = database_url or db.engine.url.render_as_string(hide_password=False)
+    db.session.remove()  # no open transaction of this process on the target
+    try:
+        restore_backup(path, url)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Sicherung {path.name} zurückgespielt.")
+
+
 def register_cli(flask_app: Flask) -> None:
     flask_app.cli.add_command(init_command)
     flask_app.cli.add_command(demo)
     flask_app.cli.add_command(history)
+    flask_app.cli.add_command(backup)
+    from app.jobs.cli import register_job_cli
+
+    register_job_cli(flask_app)

@@ -414,3 +414,119 @@ def test_failed_job_is_recorded_and_a_finished_one_not_rebuilt(app, world):
         assert broken.status == "failed" and broken.stored_name is None
         assert broken.error == "Der Export ist fehlgeschlagen. Bitte erneut anfordern."  # no exception text
         assert db.session.get(ExportFile, done_id).stored_name is None
+
+
+# --- progress of a background export -------------------------------------------------------------
+def test_rq_job_reports_its_progress_in_the_job_meta(app, manager, world, export_data, rq_queues, monkeypatch):
+    """A real RQ worker (burst, the app's own worker class) builds the export of job id
+    `export-<id>`; with progress every 3 rows and chunks of 4 the meta is saved several
+    times on the way and ends with rows_done == rows_total == the rows of the file."""
+    from rq.job import Job
+
+    import app.jobs.exports as jobs
+    import app.views.export as export_views
+    from app.jobs.worker import make_worker
+
+    monkeypatch.setattr(jobs, "PROGRESS_ROWS", 3)
+    monkeypatch.setattr(export_views, "CHUNK_ROWS", 4)
+    saved: list[dict] = []
+    original = Job.save_meta
+
+    def recording_save_meta(job):
+        saved.append(dict(job.meta))
+        return original(job)
+
+    monkeypatch.setattr(Job, "save_meta", recording_save_meta)
+    queue = rq_queues[jobs.EXPORT_QUEUE]
+    url = f"/bookingview/export/xlsx?{urlencode({**WINDOW, **ASC})}"
+    with setting(app, "export_async_threshold", "5"):
+        assert request_background_export(manager, url).status_code == 302
+        export = exports_of(app, world.user_manager)[-1]
+        assert (export.status, export.row_count) == ("queued", 12)
+        assert queue.job_ids == [f"export-{export.id}"], "a deterministic job id"
+        make_worker(app, [jobs.EXPORT_QUEUE], simple=True).work(burst=True)
+    export = exports_of(app, world.user_manager)[-1]
+    assert (export.status, export.row_count) == ("done", 12)
+    meta = Job.fetch(f"export-{export.id}", connection=queue.connection).meta
+    assert meta["rows_done"] == meta["rows_total"] == export.row_count == 12
+    done = [entry["rows_done"] for entry in saved]
+    assert done[0] == 0 and done == sorted(done) and done[-1] == 12
+    assert {3, 6, 9} <= set(done), f"progress on the way, not only at the end: {done}"
+    assert all(entry["rows_total"] == 12 for entry in saved)
+    rows, _sheet = read_xlsx(manager.get(f"/exportfileview/download/{export.id}").get_data())
+    assert len(rows) - 1 == meta["rows_done"]
+
+
+REFRESH = '<meta http-equiv="refresh" content="5">'
+
+
+def test_meine_exporte_shows_the_progress_of_a_running_export(app, client_for, world, rq_queues):
+    """An export in status running with a job meta set here: „läuft – 1.500 von 20.000 Zeilen
+    (7 %)“ (English: "running – 1,500 of 20,000 rows (7%)") and the page reloads itself; a
+    running export without its job shows „Läuft“; nothing under way: no reload."""
+    from rq.job import Job
+
+    from app.extensions import db
+    from app.jobs.exports import JOB, export_job_id
+    from app.models import ExportFile
+
+    connection = rq_queues["exports"].connection
+    with app.app_context():
+        running = ExportFile(user_id=world.user_employee2, view_name="BookingView", format="xlsx",
+                             status="running", row_count=20000, filename="termine_lauf.xlsx")
+        db.session.add(running)
+        db.session.commit()
+        export_id = running.id
+    job = Job.create(JOB, args=(export_id,), id=export_job_id(export_id), connection=connection,
+                     meta={"rows_done": 1500, "rows_total": 20000})
+    job.save()
+    client = client_for("employee2")
+    try:
+        page = html(client.get("/exportfileview/list/"))
+        assert "läuft – 1.500 von 20.000 Zeilen (7 %)" in page
+        assert REFRESH in page
+        assert client.get("/lang/en").status_code == 302
+        page = html(client.get("/exportfileview/list/"))
+        assert "running – 1,500 of 20,000 rows (7%)" in page and REFRESH in page
+        assert client.get("/lang/de").status_code == 302
+        assert "läuft – 1.500 von 20.000 Zeilen (7 %)" in html(client.get(f"/exportfileview/show/{export_id}"))
+
+        job.meta = {"rows_done": 20000, "rows_total": 20000}
+        job.save_meta()
+        assert "läuft – 20.000 von 20.000 Zeilen (100 %)" in html(client.get("/exportfileview/list/"))
+        job.delete()  # a job that is gone (expired): the plain status, still reloading
+        page = html(client.get("/exportfileview/list/"))
+        assert "läuft –" not in page and "Läuft" in page and REFRESH in page
+        with redis_config(app, None):  # no Redis at all: the same
+            page = html(client.get("/exportfileview/list/"))
+            assert "Läuft" in page and REFRESH in page
+
+        with app.app_context():
+            db.session.get(ExportFile, export_id).status = "done"
+            db.session.commit()
+        page = html(client.get("/exportfileview/list/"))
+        assert REFRESH not in page and "läuft" not in page.lower()
+        assert 'id="tb-nightly-exports"' not in page, "the nightly files are the Owner's"
+    finally:
+        with app.app_context():
+            db.session.delete(db.session.get(ExportFile, export_id))
+            db.session.commit()
+
+
+def test_a_long_stale_running_export_does_not_reload_the_page_forever(app, client_for, world):
+    from app.extensions import db
+    from app.models import ExportFile
+
+    with app.app_context():
+        stale = ExportFile(user_id=world.user_employee2, view_name="BookingView", format="csv", status="running",
+                           filename="alt.csv", created_at=datetime.now(timezone.utc) - timedelta(days=2))
+        db.session.add(stale)
+        db.session.commit()
+        stale_id = stale.id
+    try:
+        page = html(client_for("employee2").get("/exportfileview/list/"))
+        assert "Läuft" in page and REFRESH not in page
+    finally:
+        with app.app_context():
+            db.session.delete(db.session.get(ExportFile, stale_id))
+            db.session.commit()

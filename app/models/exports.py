@@ -47,5 +47,10 @@ class ExportFile(Model):
         """The id to download by, once the file is built."""
         return self.id if self.status == "done" else None
 
+    @property
+    def status_progress(self) -> tuple[int, str]:
+        """(id, status): "Meine Exporte" shows a running export's progress from its job (by id)."""
+        return self.id, self.status
+
     def __str__(self) -> str:
         return self.filename

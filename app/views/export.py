@@ -1,14 +1,17 @@
 """CSV/XLSX export of exactly the rows a list shows: the list's own filter arguments
 (`_flt_<n>_<col>`), order (`_oc_`/`_od_`) and row rules, streamed in chunks.
 Above the setting `export_async_threshold` the file is built by a background job
-(app/jobs/exports.py) and downloaded from "Meine Exporte"."""
+(app/jobs/exports.py, progress in the job's meta) and downloaded from "Meine Exporte",
+where the Owner also finds the nightly exports (`nightly_export`)."""
 from __future__ import annotations
 
 import csv
 import io
+import logging
+import re
 import secrets
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,9 +19,11 @@ from typing import Any
 import xlsxwriter
 from flask import abort, current_app, flash, g, redirect, request, send_file, stream_with_context, url_for
 from flask_appbuilder import expose, has_access
+from flask_appbuilder.exceptions import FABException
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from flask_appbuilder.urltools import get_filter_args, get_order_args
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -29,7 +34,11 @@ from app.extensions import db
 from app.formatting import business_tz, fmt_datetime, fmt_money, to_local
 from app.models import ExportFile, Setting
 from app.models.exports import EXPORT_STATUSES
+from app.models.types import utcnow
+from app.security import OWNER, restrict, role_names
 from app.views.base import SecureModelView, check_list_args
+
+log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 1000
 DEFAULT_ASYNC_THRESHOLD = 20000
@@ -44,6 +53,11 @@ CSV_DATE = "%d.%m.%Y"
 XLSX_DATETIME = "DD.MM.YYYY HH:MM"
 XLSX_DATE = "DD.MM.YYYY"
 XLSX_MONEY = '#,##0.00 "€"'
+# The nightly export's files (app/jobs/exports.py): the only names the download serves.
+NIGHTLY_NAME = re.compile(r"buchungen-\d{4}-\d{2}-\d{2}\.xlsx")
+RUNNING_STATUSES = ("queued", "running")
+REFRESH_SECONDS = 5
+REFRESH_HOURS = 24  # an export "running" for longer than this (its worker died) no longer reloads the page
 
 
 # --- cell values ----------------------------------------------------------------
@@ -93,9 +107,11 @@ def export_threshold() -> int:
 class ExportRows:
     """The filtered, ordered query of a list view for the current request's arguments."""
 
-    def __init__(self, view):
+    def __init__(self, view, progress: Callable[[int, int], None] | None = None, progress_every: int = 500):
+        """`progress(rows_done, rows_total)` is called every `progress_every` rows and at the end."""
         check_list_args(view)
         self.view = view
+        self.progress, self.progress_every = progress, max(progress_every, 1)
         datamodel = view.datamodel
         order_column, order_direction = get_order_args().get(type(view).__name__, ("", ""))
         order_column, order_direction = view._safe_order(view, order_column, order_direction)
@@ -124,10 +140,18 @@ class ExportRows:
         """Rows of values, fetched CHUNK_ROWS at a time (a server-side cursor on PostgreSQL)."""
         columns = self.columns
         formatters = [self._memoized(self.view.export_formatters.get(col)) for col in columns]
+        progress, every, done = self.progress, self.progress_every, 0
+        if progress is not None:
+            progress(0, self.count)
         for item in self.query.yield_per(CHUNK_ROWS):
             values = [column_value(item, col) for col in columns]
             yield [value if fmt is None or value is None else fmt(value) for value, fmt in zip(values, formatters,
                                                                                               strict=True)]
+            done += 1
+            if progress is not None and done % every == 0:
+                progress(done, max(self.count, done))
+        if progress is not None:
+            progress(done, done)  # at the end the total is exact (rows may have come or gone since the COUNT)
 
     @staticmethod
     def _memoized(formatter: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
@@ -221,6 +245,17 @@ def exports_dir() -> Path:
     return folder
 
 
+def nightly_dir() -> Path:
+    folder = exports_dir() / "nightly"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def nightly_files() -> list[Path]:
+    """The nightly export files (only names of NIGHTLY_NAME), oldest first (the date is in the name)."""
+    return sorted(path for path in nightly_dir().iterdir() if NIGHTLY_NAME.fullmatch(path.name) and path.is_file())
+
+
 def export_filename(view, fmt: str) -> str:
     day = datetime.now(business_tz()).strftime("%Y-%m-%d")
     return f"{view.export_name}_{day}.{fmt}"
@@ -297,9 +332,11 @@ def send_xlsx(rows: ExportRows, filename: str) -> Response:
     return send_file(handle, mimetype=MIMETYPES["xlsx"], as_attachment=True, download_name=filename)
 
 
-def build_export_file(view, fmt: str, path: Path) -> int:
-    """The export of `view` for the current (job's) request arguments into `path`; the row count."""
-    return WRITERS[fmt](ExportRows(view), path)
+def build_export_file(view, fmt: str, path: Path, progress: Callable[[int, int], None] | None = None,
+                      progress_every: int = 500) -> int:
+    """The export of `view` for the current (job's) request arguments into `path`; the row count.
+    `progress(rows_done, rows_total)`: see ExportRows."""
+    return WRITERS[fmt](ExportRows(view, progress, progress_every), path)
 
 
 def _view_title(view_name: str) -> str:
@@ -317,30 +354,78 @@ def _download_link(export_id: int | None) -> Markup | str:
         url=url, label=_("Herunterladen"))
 
 
+def job_progress(export_id: int) -> tuple[int, int | None] | None:
+    """(rows_done, rows_total) from the meta of the RQ job `export-<id>`; None without Redis,
+    without the job (not started, expired) or without progress in it yet."""
+    from app.jobs.exports import export_job_id
+    from app.jobs.queue import redis_connection
+
+    connection = redis_connection()
+    if connection is None:
+        return None
+    from redis.exceptions import RedisError
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    try:
+        meta = Job.fetch(export_job_id(export_id), connection=connection).meta or {}
+    except (NoSuchJobError, RedisError):  # the page shows the plain status instead
+        return None
+    except Exception:  # an unreadable job must not take "Meine Exporte" down
+        log.warning("progress of export %s unreadable", export_id, exc_info=True)
+        return None
+    done, total = meta.get("rows_done"), meta.get("rows_total")
+    if not isinstance(done, int):
+        return None
+    return done, total if isinstance(total, int) and total > 0 else None
+
+
+def _status_text(ref: tuple[int, str]) -> str:
+    """The status; a running export with its job's progress: „läuft – 1.500 von 20.000 Zeilen (7 %)“."""
+    export_id, status = ref
+    progress = job_progress(export_id) if status == "running" else None
+    if progress is None:
+        return str(EXPORT_STATUSES.get(status, status))
+    done, total = progress
+    if total is None:
+        return _("läuft – %(done)s Zeilen", done=format_decimal(done))
+    return _("läuft – %(done)s von %(total)s Zeilen (%(percent)s %%)", done=format_decimal(done),
+             total=format_decimal(total), percent=format_decimal(min(done * 100 // total, 100)))
+
+
+def is_owner() -> bool:
+    user = getattr(g, "user", None)
+    return user is not None and OWNER in role_names(user)
+
+
 class ExportFileView(SecureModelView):
-    """„Meine Exporte“: the current user's own exports (row rule) with status and download."""
+    """„Meine Exporte“: the current user's own exports (row rule) with status and download;
+    while one of them is queued or running the page reloads itself (REFRESH_SECONDS) and shows
+    the job's progress. The Owner also sees the nightly export files (app/jobs/exports.py)."""
 
     datamodel = SQLAInterface(ExportFile)
     list_title = _l("Meine Exporte")
     base_permissions = ["can_list", "can_show", "can_download"]
-    include_route_methods = {"list", "show", "download"}
+    include_route_methods = {"list", "show", "download", "nightly"}
     exclude_route_methods: set[str] = set()
-    list_columns = ["created_at", "view_name", "format", "status", "row_count", "finished_at", "error",
+    list_template = "terminbuch/export_list.html"
+    # status_progress: the status, for a running export with the job's progress (_status_text)
+    list_columns = ["created_at", "view_name", "format", "status_progress", "row_count", "finished_at", "error",
                     "download_id"]
-    show_columns = ["created_at", "view_name", "format", "query_string", "status", "row_count", "finished_at",
-                    "error", "filename", "download_id"]
+    show_columns = ["created_at", "view_name", "format", "query_string", "status_progress", "row_count",
+                    "finished_at", "error", "filename", "download_id"]
     search_columns = ["format", "status"]
     base_order = ("created_at", "desc")
     label_columns = {
         "created_at": _l("Angefordert am"), "view_name": _l("Liste"), "format": _l("Format"),
-        "status": _l("Status"), "row_count": _l("Zeilen"), "finished_at": _l("Fertig am"),
-        "error": _l("Fehler"), "download_id": _l("Datei"), "query_string": _l("Filter"),
+        "status": _l("Status"), "status_progress": _l("Status"), "row_count": _l("Zeilen"),
+        "finished_at": _l("Fertig am"), "error": _l("Fehler"), "download_id": _l("Datei"), "query_string": _l("Filter"),
         "filename": _l("Dateiname"),
     }
     formatters_columns = {
         "created_at": fmt_datetime, "finished_at": fmt_datetime, "view_name": _view_title,
         "format": lambda fmt: fmt.upper(), "status": lambda status: EXPORT_STATUSES.get(status, status),
-        "download_id": _download_link,
+        "status_progress": _status_text, "download_id": _download_link,
         "error": lambda text: _(text) if text else "",  # stored in German (app/jobs/exports.py), shown translated
     }
 
@@ -356,3 +441,43 @@ class ExportFileView(SecureModelView):
             abort(404)
         return send_file(path, mimetype=MIMETYPES[export.format], as_attachment=True,
                          download_name=export.filename)
+
+    @expose("/list/")
+    @has_access
+    def list(self):
+        """FAB's list, plus the reload while an export is under way and the Owner's nightly files."""
+        self.update_redirect()
+        try:
+            widgets = self._list()
+        except FABException as exc:  # as FAB's own list does
+            log.warning("export list refused: %s", exc)
+            flash(_("Die Liste konnte mit diesen Angaben nicht geladen werden."), "warning")
+            return redirect(self.get_redirect())
+        nightly = None
+        if is_owner():
+            nightly = [{"name": path.name, "size": path.stat().st_size} for path in reversed(nightly_files())]
+        return self.render_template(
+            self.list_template, title=self.list_title, widgets=widgets, nightly_files=nightly,
+            refresh_seconds=REFRESH_SECONDS if self._under_way() else None,
+        )
+
+    @staticmethod
+    def _under_way() -> bool:
+        """One of the user's own exports is queued or running (and not for a day: its worker died)."""
+        since = utcnow() - timedelta(hours=REFRESH_HOURS)
+        query = select(ExportFile.id).where(ExportFile.status.in_(RUNNING_STATUSES), ExportFile.created_at >= since)
+        return db.session.scalar(restrict(query, ExportFile).limit(1)) is not None
+
+    @expose("/nightly/<name>")
+    @has_access
+    @permission_name("download")
+    def nightly(self, name):
+        """A nightly export file: the Owner only (others 403), a name of NIGHTLY_NAME only (404)."""
+        if not is_owner():
+            abort(403)
+        if not NIGHTLY_NAME.fullmatch(name):
+            abort(404)
+        path = nightly_dir() / name
+        if not path.is_file():
+            abort(404)
+        return send_file(path, mimetype=MIMETYPES["xlsx"], as_attachment=True, download_name=name)

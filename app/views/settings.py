@@ -5,6 +5,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _l
 
 from app.models import Setting
+from app.services.backup import KEEP_KEY, parse_keep
 from app.services.documents import MAX_MB_KEY, parse_max_mb
 from app.services.history import RETENTION_KEY, parse_retention_days
 from app.services.phone import CALL_SCHEME_KEY, parse_call_scheme
@@ -33,3 +34,5 @@ class SettingView(SecureModelView):
             item.value = parse_call_scheme(item.value)
         elif item.key == MAX_MB_KEY:  # whole number of MB, 1 to 100 (German message otherwise)
             item.value = str(parse_max_mb(item.value))
+        elif item.key == KEEP_KEY:  # whole number ≥ 1 (German message otherwise)
+            item.value = str(parse_keep(item.value))
