@@ -838,6 +838,7 @@ class Planner:
     # -- customers and pets, written after the bookings fix their created_at ----
     def finish_customers(self) -> None:
         rng = self.rng("customer-dates")
+        language_rng = self.rng("customer-language")  # a few customers get their mails in English
         customers, pets = self.plan.rows(Customer), self.plan.rows(Pet)
         for person in self.people:
             first = self.first_contact.get(person["id"])
@@ -847,7 +848,8 @@ class Planner:
                 created = self.now - timedelta(minutes=rng.randint(60, HISTORY_DAYS * 1440))
             values = {k: v for k, v in person.items() if not k.startswith("_")}
             values.update(created_at=created, created_by_id=self.system_user_id,
-                          consent_at=created if (person["consent_email"] or person["consent_sms"]) else None)
+                          consent_at=created if (person["consent_email"] or person["consent_sms"]) else None,
+                          language="en" if language_rng.random() < 0.03 else "de")
             customers.add(**values)
             if DOG in person["_kinds"] and not person["_duplicate"]:
                 for _ in range(1 if rng.random() < 0.88 else 2):

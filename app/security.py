@@ -101,6 +101,8 @@ EMPLOYEE_PERMS = _merge(
     {"CustomerView": {"send_recall"}},  # "Erinnerung senden" on the overdue lens (row rules apply)
     # Mein Kalender incl. the own feed link: for staff (a Viewer login has no employee record).
     {"MyCalendarView": {"can_index"}},
+    # Erinnerungsübersicht: the numbers and the list without reminder, over the rows one may see.
+    {"ReminderOverviewView": {"can_index", "can_without"}},
     _grant(("DocumentView", "NotificationLogView"), READ),
     # Customer file: upload and download for customers the employee may see (row rules via the customer).
     {"DocumentView": {"can_add", "can_download_file"}},
@@ -123,9 +125,11 @@ MANAGER_PERMS = _merge(
 )
 for _view in OWNER_ONLY_WRITE:
     MANAGER_PERMS[_view] = set(READ) & MANAGER_PERMS.get(_view, set(READ))
-# Audit trail admin (revert a row, Gelöschte Einträge, restore, purge): the Owner
-# only; no other role gets any permission of these views.
-OWNER_ONLY_VIEWS = ("HistoryView", "GdprView")  # GdprView: Datenauskunft, Löschen auf Anfrage
+# Audit trail admin (revert a row, Gelöschte Einträge, restore, purge), Datenschutz
+# (GdprView: Datenauskunft, Löschen auf Anfrage) and Aufträge (JobMonitorView: queues,
+# workers, failed jobs with their tracebacks): the Owner only; no other role gets any
+# permission of these views.
+OWNER_ONLY_VIEWS = ("HistoryView", "GdprView", "JobMonitorView")
 for _perms in (VIEWER_PERMS, EMPLOYEE_PERMS, MANAGER_PERMS):
     for _view in OWNER_ONLY_VIEWS:
         _perms.pop(_view, None)

@@ -54,6 +54,8 @@ def app(database_url):
         "WTF_CSRF_ENABLED": True,
         "INSTANCE_DIR": instance,
         "SERVER_NAME": None,
+        "INLINE_JOBS": "sync",  # without Redis a job runs right after the commit
+        "JOB_RETRY_INTERVALS": (0, 0),  # a burst worker retries at once
     })
     with flask_app.app_context():
         upgrade()
@@ -309,3 +311,24 @@ def statements(app):
             sa.event.remove(engine, "before_cursor_execute", on_execute)
 
     return counter
+
+
+# --- notification test servers (tests/servers.py) ----------------------------------
+@pytest.fixture()
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 collecting what it receives (`.messages`)."""
+    from tests.servers import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def http_stub():
+    """A real HTTP server on 127.0.0.1 recording requests, answering `.answer(...)` codes."""
+    from tests.servers import HttpStub
+
+    stub = HttpStub().start()
+    yield stub
+    stub.stop()

@@ -35,7 +35,8 @@ def make_booking(app, world, start: datetime, comment: str = "Verlaufstest", emp
 
     with app.app_context(), acting_as():
         booking = Booking(customer_id=customer or world.customer1, service_id=world.service,
-                          employee_id=employee or world.employee1, start_at=start, comment=comment)
+                          employee_id=employee or world.employee1, start_at=start, comment=comment,
+                          reminder=True)  # set, not derived (customer1 gave no consent)
         db.session.add(booking)
         db.session.commit()
         return booking.id

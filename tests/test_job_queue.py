@@ -78,12 +78,14 @@ def test_unknown_kind_is_refused(app_ctx, world):
         queue_booking_notification(db.session, booking, "spam")
 
 
-def test_without_redis_nothing_is_enqueued_but_the_log_stays(app_ctx, world):
-    assert app_ctx.config.get("REDIS_URL") is None
+def test_without_redis_the_job_runs_inline_and_the_log_says_how_it_went(app_ctx, world):
+    assert app_ctx.config.get("REDIS_URL") is None and app_ctx.config.get("MAIL_SERVER") is None
     with acting_as():
         booking = db.session.get(Booking, world.booking1)
         entry = queue_booking_notification(db.session, booking, "booking_confirmed")
-        db.session.commit()  # no Redis configured: the commit still succeeds
-        assert db.session.get(NotificationLog, entry.id).status == "queued"
-        db.session.delete(entry)
+        db.session.commit()  # no Redis: sent inline right after the commit, which still succeeds
+        stored = db.session.get(NotificationLog, entry.id)
+        # no mail server configured in the tests: failed at once, with the reason (sending: test_send_notification.py)
+        assert (stored.status, stored.error) == ("failed", "E-Mail-Versand ist nicht eingerichtet (MAIL_SERVER fehlt).")
+        db.session.delete(stored)
         db.session.commit()

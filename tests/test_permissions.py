@@ -106,6 +106,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "can_reward": "OM",  # Bonusprämie on a booking: the bonus programme is Manager business
     },
     "OpenRequestsView": {"can_list": "OMEV"},
+    "ReminderOverviewView": {"can_index": "OME", "can_without": "OME"},
     "BookingApi": {"can_get": "OMEV", "can_info": "OMEV", "can_post": "OME", "can_put": "OME", "can_delete": "OM"},
     "ServiceView": {"can_list": "OMEV", "can_show": "OMEV", "can_add": "OM", "can_edit": "OM", "can_delete": "OM"},
     "ServiceApi": {"can_get": "OMEV", "can_info": "OMEV", "can_post": "OM", "can_put": "OM", "can_delete": "OM"},
@@ -147,6 +148,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "CustomerImportView": {"can_index": "OM", "can_import": "OM"},
     # Datenschutz: Datenauskunft (JSON/XLSX) and Löschen auf Anfrage — the Owner only.
     "GdprView": {"can_export_data": "O", "can_erase": "O"},
+    # Aufträge (job monitor): queues, workers, failed jobs with tracebacks; retry, delete — the Owner only.
+    "JobMonitorView": {"can_index": "O", "can_retry": "O", "can_retry_all": "O", "can_delete": "O"},
 }
 # Registered only when FAB_ADD_SECURITY_API is on; decided above, may be absent.
 OPTIONAL_VIEWS = {"PermissionApi", "RoleApi", "UserApi", "GroupApi", "ViewMenuApi", "PermissionViewMenuApi"}

@@ -173,6 +173,7 @@ UNVERSIONED = {
     "CustomerMerge": "the record of a merge (itself audit data; the merged rows are versioned)",
     "CustomerErasure": "the record of an erasure: who and when, never what (a history would add nothing)",
     "InvoiceCounter": "the last invoice number of a year; the issued invoices carry and version their numbers",
+    "BookingReminder": "the claim that a booking's time was reminded; the NotificationLog it points to is versioned",
 }
 
 

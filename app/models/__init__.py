@@ -14,14 +14,15 @@ from app.models.customers import (
 )
 from app.models.exports import ExportFile
 from app.models.invoices import Invoice, InvoiceCounter, InvoiceLine
-from app.models.notifications import NotificationLog
+from app.models.notifications import BookingReminder, NotificationLog
 from app.models.services import Resource, Service
 from app.models.settings import Lens, Setting
 from app.models.staff import Absence, CalendarFeed, Employee, Location, WorkingHours
 
 __all__ = [
-    "Absence", "BonusProgram", "BonusTransaction", "Booking", "BookingStatus", "CalendarFeed", "Customer",
-    "CustomerErasure", "CustomerMerge", "Document", "DuplicateDismissal", "Employee", "ExportFile", "Invoice",
+    "Absence", "BonusProgram", "BonusTransaction", "Booking", "BookingReminder", "BookingStatus", "CalendarFeed",
+    "Customer", "CustomerErasure", "CustomerMerge", "Document", "DuplicateDismissal", "Employee", "ExportFile",
+    "Invoice",
     "InvoiceCounter", "InvoiceLine", "Lens", "Location", "NotificationLog", "PassCard", "PassCardType",
     "PassRedemption", "Pet", "Resource", "Service", "Setting", "WorkingHours",
 ]

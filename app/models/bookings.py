@@ -89,7 +89,8 @@ class Booking(Model):
     comment: Mapped[str | None] = mapped_column(Text)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(20), default="backoffice", server_default="backoffice")
-    reminder: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # Left open (None) on a new booking: then from the service and the customer's consent.
+    reminder: Mapped[bool] = mapped_column(Boolean, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # A Manager/Owner booked this time although it lies outside the employee's working
     # hours or in an absence (app/services/working_time.py); the versions say who.
@@ -200,6 +201,11 @@ def _complete_booking(session: Session, obj: Booking, is_new: bool, kinds: dict[
                 obj.price = service.price
             if obj.status_id is None and obj.status is None:
                 obj.status = default_status(session, service)
+            if obj.reminder is None:
+                from app.services.reminders import reminder_default
+
+                customer = obj.customer or (session.get(Customer, obj.customer_id) if obj.customer_id else None)
+                obj.reminder = reminder_default(service, customer)
             if obj.location_id is None and obj.location is None:
                 employee = obj.employee or (
                     session.get(Employee, obj.employee_id) if obj.employee_id else None

@@ -56,6 +56,7 @@ CUSTOMER_LABELS = {
     "consent_email": _l("Einwilligung E-Mail"),
     "consent_sms": _l("Einwilligung SMS"),
     "consent_at": _l("Einwilligung am"),
+    "language": _l("Sprache"),
     "referred_by": _l("Empfohlen von"),
     "created_at": _l("Angelegt am"),
     "geocode_status": _l("Geokodierung"),
@@ -64,6 +65,7 @@ CUSTOMER_LABELS = {
     "lon": _l("Längengrad"),
     "geocoded_at": _l("Geokodiert am"),
 }
+CUSTOMER_LANGUAGES = {"de": _l("Deutsch"), "en": _l("Englisch")}
 GEOCODE_STATUSES = {"ok": _l("gefunden"), "not_found": _l("nicht gefunden"), "error": _l("Fehler"),
                     "approx": _l("ungefähr")}
 
@@ -93,6 +95,10 @@ class Customer(Model):
     consent_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     consent_sms: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The language of the customer's mails and SMS (the screens follow the user's switch).
+    language: Mapped[str] = mapped_column(
+        String(2), CheckConstraint("language IN ('de', 'en')", name="ck_customer_language"),
+        default="de", server_default="de")
     referred_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("customer.id", ondelete="SET NULL"), index=True
     )

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask_appbuilder import Model
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.bookings import Booking
@@ -51,3 +51,18 @@ class NotificationLog(Model):
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.recipient}"
+
+
+class BookingReminder(Model):
+    """A reminder claimed for a booking at one start time: the primary key makes the
+    reminder of a booking's time happen once, whatever retries, workers or overlapping
+    cron runs do (a moved booking has a new start time and gets a new reminder)."""
+
+    __tablename__ = "booking_reminder"
+
+    booking_id: Mapped[int] = mapped_column(ForeignKey("booking.id", ondelete="CASCADE"))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notification_log.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (PrimaryKeyConstraint("booking_id", "start_at", name="pk_booking_reminder"),)

@@ -44,6 +44,9 @@ class Location(Model):
         return self.name
 
 
+STAFF_CHANNELS = {"none": _l("keine"), "sms": _l("SMS"), "telegram": _l("Telegram")}
+
+
 class Employee(Model):
     __tablename__ = "employee"
     __versioned__ = {}
@@ -54,6 +57,10 @@ class Employee(Model):
     email: Mapped[str | None] = mapped_column(String(200), unique=True)
     phone: Mapped[str | None] = mapped_column(String(40))
     telegram_chat_id: Mapped[str | None] = mapped_column(String(40))
+    # How the employee hears of new bookings, cancellations and changes of tomorrow's plan.
+    notify_channel: Mapped[str] = mapped_column(
+        String(10), CheckConstraint("notify_channel IN ('none', 'sms', 'telegram')", name="ck_employee_notify_channel"),
+        default="none", server_default="none")
     color: Mapped[str | None] = mapped_column(String(7))
     location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id", ondelete="SET NULL"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), unique=True)

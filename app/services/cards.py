@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, not_, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
@@ -231,17 +230,14 @@ def cards_to_renew(session: Session, remaining: int | None = None, now: datetime
 
 def queue_card_renewals(session: Session, remaining: int | None = None) -> list[NotificationLog]:
     """Enqueue a renewal reminder (through `queue_customer_message`) for each card of
-    `cards_to_renew`; customers who cannot get an e-mail are left out."""
-    from app.formatting import fmt_datetime
+    `cards_to_renew`, its text (app/services/notification_texts.py) in the customer's
+    language; customers who cannot get an e-mail are left out."""
+    from app.services.notification_texts import card_context, render
     from app.services.notifications import MessageRefused, queue_customer_message
 
     queued: list[NotificationLog] = []
     for card in cards_to_renew(session, remaining):
-        subject = _("Ihre %(card)s ist bald aufgebraucht", card=card.type.name)
-        body = _("Auf Ihrer %(card)s sind noch %(units)d von %(total)d Einheiten übrig.",
-                 card=card.type.name, units=card.units_remaining, total=card.units_total)
-        if card.expires_at is not None:
-            body += "\n" + _("Sie ist gültig bis %(date)s.", date=fmt_datetime(card.expires_at))
+        subject, body = render(RENEWAL_KIND, getattr(card.customer, "language", "de"), card_context(session, card))
         try:
             queued.append(queue_customer_message(session, card.customer, RENEWAL_KIND, subject, body))
         except MessageRefused:

@@ -47,7 +47,7 @@ class Rule:
 
 ERASE: dict[str, Rule] = {
     # customer: see _customer_values (names → placeholders, everything else personal emptied)
-    CUSTOMER_TABLE: Rule(keep=frozenset({"country", "geocode_status"})),
+    CUSTOMER_TABLE: Rule(keep=frozenset({"country", "geocode_status", "language"})),
     "pet": Rule({"name": ERASED_NAME, "breed": None, "birth_date": None, "notes": None},
                 keep=frozenset({"species"})),
     "document": Rule({"title": ERASED_NAME, "filename": ERASED_TEXT}, delete=True,
@@ -59,6 +59,7 @@ ERASE: dict[str, Rule] = {
     "invoice": Rule({"note": None, "recipient_name": None, "recipient_address": None}, delete=True,
                     keep=frozenset({"number", "status"})),
     "invoice_line": Rule({"description": ERASED_TEXT}),  # a draft's lines go with the draft
+    "booking_reminder": Rule(),  # booking, start time and log id: nothing personal
     "pass_card": Rule(),
     "pass_redemption": Rule(),
     "duplicate_dismissal": Rule(),

@@ -21,6 +21,10 @@ NOTIFICATION_KINDS = {
     "message": _l("Nachricht an Kund:in"),
     "recall": _l("Wiederbesuch-Erinnerung"),
     "card_renewal": _l("Kartenverlängerung"),
+    "booking_requested": _l("Anfrage eingegangen"),
+    "staff_new_booking": _l("Neue Buchung (Mitarbeiter:in)"),
+    "staff_cancelled": _l("Absage (Mitarbeiter:in)"),
+    "staff_schedule_changed": _l("Planänderung (Mitarbeiter:in)"),
 }
 # Kinds that are advertising in the sense of § 7 UWG: only with the customer's e-mail consent.
 CONSENT_KINDS = {"recall"}

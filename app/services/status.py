@@ -22,6 +22,8 @@ from app.services.bookings import flush_booking
 from app.services.notifications import queue_booking_notification
 
 NOTIFY_ON_KIND = {"confirmation": "booking_confirmed", "cancellation": "booking_cancelled"}
+# A new booking tells the customer where it stands: a request waiting for confirmation, or confirmed.
+NOTIFY_NEW = {"start": "booking_requested", "confirmation": "booking_confirmed"}
 
 
 def check_cancel_reason(status: BookingStatus | None, reason: str | None) -> None:
@@ -43,6 +45,14 @@ def change_status(session: Session, booking: Booking, status: BookingStatus,
     booking.cancel_reason = reason.strip() if status.kind == "cancellation" else None
     flush_booking(session, booking)
     return notify_status_change(session, booking, previous, status)
+
+
+def notify_new_booking(session: Session, booking: Booking) -> NotificationLog | None:
+    """Queue "Anfrage eingegangen" or "Buchungsbestätigung" for a booking just stored by a
+    screen or the API (not for imports or the demo, which write bookings directly)."""
+    status = booking.status or (session.get(BookingStatus, booking.status_id) if booking.status_id else None)
+    kind = NOTIFY_NEW.get(status.kind) if status is not None else None
+    return queue_booking_notification(session, booking, kind) if kind else None
 
 
 def notify_status_change(session: Session, booking: Booking, previous: BookingStatus | None,

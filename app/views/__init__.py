@@ -14,8 +14,10 @@ from app.views.export import ExportFileView
 from app.views.gdpr import GdprView
 from app.views.history import HistoryView
 from app.views.invoices import InvoiceApi, InvoiceLineApi, InvoiceLineView, InvoiceView
+from app.views.jobs import JobMonitorView
 from app.views.lenses import LensView, register_lens_templates
 from app.views.notifications import NotificationLogView
+from app.views.reminders import ReminderOverviewView
 from app.views.services import ResourceView, ServiceApi, ServiceView
 from app.views.settings import SettingView
 from app.views.staff import AbsenceView, EmployeeView, LocationView, WorkingHoursView
@@ -41,6 +43,7 @@ MENU = [
     (CalendarView, N_("Kalender"), "fa-calendar-o", N_("Termine")),
     (MyCalendarView, N_("Mein Kalender"), "fa-calendar-check-o", N_("Termine")),
     (OpenRequestsView, N_("Offene Anfragen"), "fa-inbox", N_("Termine")),
+    (ReminderOverviewView, N_("Erinnerungsübersicht"), "fa-bell", N_("Termine")),
     (ServiceView, N_("Dienstleistungen"), "fa-cut", N_("Termine")),
     (ResourceView, N_("Räume & Ressourcen"), "fa-cube", N_("Termine")),
     (ExportFileView, N_("Meine Exporte"), "fa-download", N_("Termine")),
@@ -56,6 +59,7 @@ MENU = [
     (BookingStatusView, N_("Terminstatus"), "fa-flag", N_("Einstellungen")),
     (SettingView, N_("Betriebseinstellungen"), "fa-cog", N_("Einstellungen")),
     (HistoryView, N_("Gelöschte Einträge"), "fa-trash", N_("Einstellungen")),
+    (JobMonitorView, N_("Aufträge"), "fa-tasks", N_("Einstellungen")),
 ]
 VIEWS_WITHOUT_MENU = [PassRedemptionView, InvoiceLineView, GdprView]
 APIS = [CustomerApi, PetApi, BookingApi, ServiceApi, InvoiceApi, InvoiceLineApi]

@@ -19,14 +19,20 @@ from app.models import Booking, BookingStatus, Customer, Employee
 from app.models.bookings import BOOKING_SOURCES, STATUS_KINDS
 from app.security import employee_scope
 from app.services.bookings import BookingOverlap, flush_booking
-from app.services.status import check_cancel_reason, status_to_store, stored_status, write_edit
+from app.services.status import (
+    check_cancel_reason,
+    notify_new_booking,
+    status_to_store,
+    stored_status,
+    write_edit,
+)
 from app.services.working_time import check_booking_working_time, may_override_hours
 from app.views.base import SecureApi, SecureModelView, ajax_field
 from app.views.bonus import BookingBonusMixin
 from app.views.booking_history import BookingHistoryInterface, BookingHistoryMixin
 from app.views.booking_slots import slots_response
 from app.views.export import ExportMixin
-from app.views.status import StatusChangeMixin
+from app.views.status import StatusChangeMixin, local_path
 from app.views.validators import HEX_COLOR, HEX_COLOR_MESSAGE, UniqueValue, checkbox, not_negative
 
 BOOKING_LABELS = {
@@ -121,7 +127,7 @@ class BookingView(BookingBonusMixin, BookingHistoryMixin, ExportMixin, StatusCha
         "status": status_badge,
         "source": source_label,
     }
-    add_form_extra_fields = edit_form_extra_fields = {
+    edit_form_extra_fields = {
         "customer": ajax_field(_l("Kund:in"), Customer, "customer", "/customerview/lookup"),
         "end_at": DateTimeField(
             _l("Ende"), format="%Y-%m-%d %H:%M:%S", validators=[Optional()], widget=DateTimePickerWidget(),
@@ -132,6 +138,12 @@ class BookingView(BookingBonusMixin, BookingHistoryMixin, ExportMixin, StatusCha
         ),
         "reminder": checkbox(_l("Erinnerung"), default=True),
         "hours_override": checkbox(_l("Außerhalb der Arbeitszeit/Abwesenheit trotzdem buchen")),
+    }
+    # A new booking's reminder: by default from the service and the customer's consent.
+    add_form_extra_fields = edit_form_extra_fields | {
+        "reminder": SelectField(_l("Erinnerung"), choices=[
+            ("auto", _l("Automatisch (nach Dienstleistung und Einwilligung)")), ("y", _l("Ja")), ("n", _l("Nein")),
+        ], default="auto", widget=Select2Widget()),
     }
     validators_columns = {"price": [Optional(), not_negative(_l("Der Preis darf nicht negativ sein."))]}
     visible_relations = {"customer": Customer}
@@ -184,8 +196,10 @@ class BookingView(BookingBonusMixin, BookingHistoryMixin, ExportMixin, StatusCha
     def pre_add(self, item: Booking) -> None:
         """After the checks, write the booking: an overlap refused by the database
         raises BookingOverlap (rolled back), which the form flashes; nothing is stored."""
+        item.reminder = {"y": True, "n": False}.get(item.reminder)  # "auto": None, derived on flush
         super().pre_add(item)
         flush_booking(db.session, item)
+        notify_new_booking(db.session, item)
 
     def pre_update(self, item: Booking) -> None:
         update_booking(item, super().pre_update)
@@ -205,7 +219,7 @@ class BookingView(BookingBonusMixin, BookingHistoryMixin, ExportMixin, StatusCha
         if cancelled:
             flash(_("Stornierte Termine erhalten keine Erinnerung (%(count)d übersprungen).", count=len(cancelled)),
                   "warning")
-        return redirect(self.get_redirect())
+        return redirect(local_path(request.form.get("next")) or self.get_redirect())
 
 
 class BookingStatusView(SecureModelView):
@@ -250,6 +264,7 @@ class BookingApi(SecureApi):
     def pre_add(self, item: Booking) -> None:
         super().pre_add(item)
         flush_booking(db.session, item)
+        notify_new_booking(db.session, item)
 
     def pre_update(self, item: Booking) -> None:
         update_booking(item, super().pre_update)

@@ -1,15 +1,23 @@
 """Kunden, Hunde, Dokumente."""
 from __future__ import annotations
 
+from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from wtforms import SelectField
 from wtforms.validators import Email, Length, Optional
 
 from app.formatting import fmt_date, fmt_datetime
 from app.models import Customer, Document, Pet
-from app.models.customers import CUSTOMER_LABELS, EMOJI_MARKERS, EMOJI_MAX_LENGTH, GEOCODE_STATUSES
+from app.models.customers import (
+    CUSTOMER_LABELS,
+    CUSTOMER_LANGUAGES,
+    EMOJI_MARKERS,
+    EMOJI_MAX_LENGTH,
+    GEOCODE_STATUSES,
+)
 from app.services.phone import phone_link
 from app.views.base import LookupMixin, SecureApi, SecureModelView, ajax_field
 from app.views.bonus import BonusTransactionView
@@ -96,12 +104,12 @@ class CustomerView(CustomerLensMixin, CustomerFileMixin, ActiveCustomersMixin, E
     base_order = ("last_name", "asc")
     add_columns = edit_columns = [
         "first_name", "last_name", "emoji_marker", "email", "phone", "street", "postal_code",
-        "city", "country", "birth_date", "consent_email", "consent_sms", "referred_by", "notes",
+        "city", "country", "birth_date", "consent_email", "consent_sms", "language", "referred_by", "notes",
     ]
     show_fieldsets = [
         (_l("Stammdaten"), {"fields": ["display_name", "email", "phone", "birth_date", "referred_by", "notes"]}),
         (_l("Adresse"), {"fields": ["street", "postal_code", "city", "country", "geocode_status"]}),
-        (_l("Einwilligungen"), {"fields": ["consent_email", "consent_sms", "consent_at", "created_at"]}),
+        (_l("Einwilligungen"), {"fields": ["consent_email", "consent_sms", "consent_at", "language", "created_at"]}),
     ]
     label_columns = CUSTOMER_LABELS
     export_columns = [
@@ -124,11 +132,14 @@ class CustomerView(CustomerLensMixin, CustomerFileMixin, ActiveCustomersMixin, E
     formatters_columns = {
         "created_at": fmt_datetime, "birth_date": fmt_date, "consent_at": fmt_datetime, "phone": phone_link,
         "geocode_status": lambda status: GEOCODE_STATUSES.get(status, status or ""),
+        "language": lambda value: CUSTOMER_LANGUAGES.get(value, value),
     }
     add_form_extra_fields = edit_form_extra_fields = {
         "referred_by": ajax_field(_l("Empfohlen von"), Customer, "referred_by", CUSTOMER_LOOKUP, required=False),
         "consent_email": checkbox(CUSTOMER_LABELS["consent_email"]),
         "consent_sms": checkbox(CUSTOMER_LABELS["consent_sms"]),
+        "language": SelectField(CUSTOMER_LABELS["language"], choices=list(CUSTOMER_LANGUAGES.items()), default="de",
+                                widget=Select2Widget(), description=_l("Sprache der E-Mails und SMS an die Kund:in.")),
     }
     related_views = [
         BookingView, PassCardView, PetView, BonusTransactionView, InvoiceView, DocumentView,

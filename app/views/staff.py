@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, Email, Optional, Regexp
 
 from app.formatting import fmt_datetime
 from app.models import Absence, Employee, Location, WorkingHours
-from app.models.staff import ABSENCE_KINDS, WEEKDAYS
+from app.models.staff import ABSENCE_KINDS, STAFF_CHANNELS, WEEKDAYS
 from app.services.phone import phone_link
 from app.views.absence_impact import AbsenceImpactMixin
 from app.views.base import SecureModelView
@@ -33,8 +33,16 @@ class LocationView(SecureModelView):
         "name": [UniqueValue(Location.name, _l("Eine Filiale mit diesem Namen gibt es schon."))],
         "email": [Optional(), Email(message=_l("Bitte eine gültige E-Mail-Adresse angeben."))],
     }
-    add_form_extra_fields = edit_form_extra_fields = {"active": checkbox(_l("Aktiv"), default=True)}
-    formatters_columns = {"phone": phone_link}
+    add_form_extra_fields = edit_form_extra_fields = {
+        "active": checkbox(_l("Aktiv"), default=True),
+        "notify_channel": SelectField(
+            _l("Benachrichtigung über Termine"), choices=list(STAFF_CHANNELS.items()), default="none",
+            widget=Select2Widget(),
+            description=_l("Neue Termine, Absagen und Änderungen am Plan für morgen, per SMS (Telefon) oder "
+                           "Telegram (Chat-ID)."),
+        ),
+    }
+    formatters_columns = {"phone": phone_link, "notify_channel": lambda value: STAFF_CHANNELS.get(value, value)}
 
 
 class WorkingHoursView(SecureModelView):
@@ -103,12 +111,14 @@ class EmployeeView(SecureModelView):
     list_columns = ["first_name", "last_name", "location", "email", "phone", "active"]
     search_columns = ["first_name", "last_name", "location", "active"]
     add_columns = edit_columns = [
-        "first_name", "last_name", "email", "phone", "telegram_chat_id", "color", "location", "user", "active",
+        "first_name", "last_name", "email", "phone", "telegram_chat_id", "notify_channel", "color", "location", "user",
+        "active",
     ]
     base_order = ("last_name", "asc")
     label_columns = {
         "first_name": _l("Vorname"), "last_name": _l("Nachname"), "email": _l("E-Mail"), "phone": _l("Telefon"),
         "telegram_chat_id": _l("Telegram-Chat-ID"), "color": _l("Farbe"), "location": _l("Filiale"),
+        "notify_channel": _l("Benachrichtigung über Termine"),
         "active": _l("Aktiv"),
         # The same word in English. Not translated: FAB's German catalogue turns "Login" into "Anmelden".
         "user": "Login",
