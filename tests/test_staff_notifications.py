@@ -3,8 +3,10 @@ cancellation and a change of tomorrow's plan — recorded in the same transactio
 the commit, never for a rolled-back change, never about their own doing."""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from datetime import datetime, time, timedelta
+from html import unescape
 
 import sqlalchemy as sa
 
@@ -145,3 +147,26 @@ def test_the_message_is_enqueued_after_the_commit(app, world, rq_queues):
             log_id = db.session.scalar(sa.select(NotificationLog.id).where(NotificationLog.booking_id == pk))
         jobs = rq_queues["notifications"].get_jobs()
         assert [(job.func_name, job.args) for job in jobs] == [("app.jobs.notifications.send_notification", (log_id,))]
+
+
+def test_the_employee_form_offers_the_channel_and_refuses_junk(app, world, owner):
+    from tests.test_validation import form_values
+
+    url = f"/employeeview/edit/{WORLD.employee2}"
+    page = owner.get(url).get_data(as_text=True)
+    assert re.search(r'<select[^>]*name="notify_channel"', page) and 'value="telegram"' in page
+    data = form_values(page, "notify_channel")
+    try:
+        response = owner.post(url, data=data | {"notify_channel": "telegram", "telegram_chat_id": "123"})
+        assert response.status_code == 302
+        with app.app_context():
+            assert db.session.get(Employee, WORLD.employee2).notify_channel == "telegram"
+        response = owner.post(url, data=data | {"notify_channel": "fax"})
+        assert response.status_code == 200 and "Keine gültige Auswahl" in unescape(response.get_data(as_text=True))
+        with app.app_context():
+            assert db.session.get(Employee, WORLD.employee2).notify_channel == "telegram"
+    finally:
+        with app.app_context(), acting_as():
+            employee = db.session.get(Employee, WORLD.employee2)
+            employee.notify_channel, employee.telegram_chat_id = "none", None
+            db.session.commit()

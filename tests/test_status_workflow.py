@@ -150,7 +150,8 @@ def test_new_bookings_start_in_start_status_only_with_the_workflow(app, world, c
         # the customer hears where the new booking stands: a request arrived, or confirmed
         notes = db.session.execute(sa.select(NotificationLog.booking_id, NotificationLog.kind).where(
             NotificationLog.booking_id.in_([b.id for b in rows.values()]))).all()
-        assert sorted((rows_by_id := {b.id: c for c, b in rows.items()})[pk] + ": " + kind for pk, kind in notes) == [
+        rows_by_id = {b.id: c for c, b in rows.items()}
+        assert sorted(f"{rows_by_id[pk]}: {kind}" for pk, kind in notes) == [
             "Neu mit Workflow: booking_requested", "Neu ohne Workflow: booking_confirmed",
             "REST mit Workflow: booking_requested", "REST ohne Workflow: booking_confirmed"]
         db.session.execute(sa.delete(NotificationLog).where(NotificationLog.booking_id.in_(list(rows_by_id))))

@@ -113,3 +113,28 @@ def remove_booking(app, pk: int) -> None:
         db.session.execute(sa.delete(NotificationLog).where(NotificationLog.booking_id == pk))
         db.session.delete(db.session.get(Booking, pk))
         db.session.commit()
+
+
+def test_the_customer_form_sets_the_language_of_the_mails(app, world, manager):
+    import re
+    from html import unescape
+
+    from app.models import Customer
+    from tests.test_validation import form_values
+
+    url = f"/customerview/edit/{world.customer2}"
+    page = manager.get(url).get_data(as_text=True)
+    assert re.search(r'<select[^>]*name="language"', page) and 'value="en"' in page
+    data = form_values(page, "language")
+    try:
+        assert manager.post(url, data=data | {"language": "en"}).status_code == 302
+        with app.app_context():
+            assert db.session.get(Customer, world.customer2).language == "en"
+        response = manager.post(url, data=data | {"language": "fr"})
+        assert "Keine gültige Auswahl" in unescape(response.get_data(as_text=True))
+        with app.app_context():
+            assert db.session.get(Customer, world.customer2).language == "en"
+    finally:
+        with app.app_context(), acting_as():
+            db.session.get(Customer, world.customer2).language = "de"
+            db.session.commit()

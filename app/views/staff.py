@@ -33,16 +33,8 @@ class LocationView(SecureModelView):
         "name": [UniqueValue(Location.name, _l("Eine Filiale mit diesem Namen gibt es schon."))],
         "email": [Optional(), Email(message=_l("Bitte eine gültige E-Mail-Adresse angeben."))],
     }
-    add_form_extra_fields = edit_form_extra_fields = {
-        "active": checkbox(_l("Aktiv"), default=True),
-        "notify_channel": SelectField(
-            _l("Benachrichtigung über Termine"), choices=list(STAFF_CHANNELS.items()), default="none",
-            widget=Select2Widget(),
-            description=_l("Neue Termine, Absagen und Änderungen am Plan für morgen, per SMS (Telefon) oder "
-                           "Telegram (Chat-ID)."),
-        ),
-    }
-    formatters_columns = {"phone": phone_link, "notify_channel": lambda value: STAFF_CHANNELS.get(value, value)}
+    add_form_extra_fields = edit_form_extra_fields = {"active": checkbox(_l("Aktiv"), default=True)}
+    formatters_columns = {"phone": phone_link}
 
 
 class WorkingHoursView(SecureModelView):
@@ -134,7 +126,15 @@ class EmployeeView(SecureModelView):
         "color": [blank_to_none, Optional(), Regexp(HEX_COLOR, message=HEX_COLOR_MESSAGE)],
         "user": [UniqueValue(Employee.user_id, _l("Dieser Login gehört schon zu einer anderen Mitarbeiter:in."))],
     }
-    add_form_extra_fields = edit_form_extra_fields = {"active": checkbox(_l("Aktiv"), default=True)}
-    formatters_columns = {"phone": phone_link}
+    add_form_extra_fields = edit_form_extra_fields = {
+        "active": checkbox(_l("Aktiv"), default=True),
+        "notify_channel": SelectField(
+            _l("Benachrichtigung über Termine"), choices=list(STAFF_CHANNELS.items()), default="none",
+            widget=Select2Widget(),
+            description=_l("Neue Termine, Absagen und Änderungen am Plan für morgen, per SMS (Telefon) oder "
+                           "Telegram (Chat-ID)."),
+        ),
+    }
+    formatters_columns = {"phone": phone_link, "notify_channel": lambda value: STAFF_CHANNELS.get(value, value)}
     related_views = [WorkingHoursView, AbsenceView]
     show_template = "appbuilder/general/model/show_cascade.html"
