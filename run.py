@@ -48,6 +48,7 @@ def start_background(url: str) -> list[subprocess.Popen]:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the worker and cron on the way out
     url = os.environ.get("REDIS_URL") or LOCAL_REDIS
     children: list[subprocess.Popen] = []
     if url.lower() != "none" and _redis_answers(url):
