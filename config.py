@@ -58,6 +58,14 @@ class Config:
     TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org")
     TELEGRAM_BOT_TOKEN = os.environ.get("TELEGRAM_BOT_TOKEN") or None
     NOTIFY_TIMEOUT = float(os.environ.get("NOTIFY_TIMEOUT", "10"))
+    # Geocoding (Nominatim's /search API; a self-hosted one or a local test server) and the map.
+    GEOCODER_URL = os.environ.get("GEOCODER_URL", "https://nominatim.openstreetmap.org")
+    GEOCODER_USER_AGENT = os.environ.get("GEOCODER_USER_AGENT", "Terminbuch/1.0 (back office; self-hosted)")
+    GEOCODER_TIMEOUT = float(os.environ.get("GEOCODER_TIMEOUT", "10"))
+    GEOCODER_MIN_DELAY = float(os.environ.get("GEOCODER_MIN_DELAY", "1.0"))  # Nominatim: at most 1 request/s
+    MAP_TILES_URL = os.environ.get("MAP_TILES_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+    MAP_TILES_ATTRIBUTION = os.environ.get(
+        "MAP_TILES_ATTRIBUTION", '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>-Mitwirkende')
     TIMEZONE = os.environ.get("TIMEZONE", "Europe/Berlin")
     PORT = int(os.environ.get("PORT", "8080"))
     INSTANCE_DIR = str(INSTANCE_DIR)

@@ -28,6 +28,9 @@ QUEUES = ("default", "notifications", "exports", "geocoding")
 # Transient failures (a mail server or gateway away, a geocoder timing out) are retried.
 RETRY_QUEUES = {"notifications", "geocoding"}
 DEFAULT_RETRY_INTERVALS = (30, 120, 600)
+# At most this many jobs of a queue run at once, over all workers (RQ's RateLimit): the geocoder
+# is asked by one job at a time (Nominatim's policy: at most one request per second).
+CONCURRENCY = {"geocoding": ("geocoder", 1)}
 FAILED_JOB_TTL = 7 * 24 * 3600  # failed jobs stay a week in the job monitor
 
 
@@ -65,10 +68,12 @@ def enqueue_now(func: str, *args: Any, queue: str = "default", job_id: str | Non
     if connection is None:
         run_inline(func, args)
         return None
-    from rq import Queue
+    from rq import Queue, RateLimit
 
+    limit = CONCURRENCY.get(queue)
     return Queue(queue, connection=connection).enqueue(
         func, args=args, job_id=job_id, meta=meta, retry=retry_policy(queue), failure_ttl=FAILED_JOB_TTL,
+        rate_limit=RateLimit(*limit) if limit else None,
     )
 
 

@@ -64,6 +64,7 @@ CUSTOMER_LABELS = {
     "lat": _l("Breitengrad"),
     "lon": _l("Längengrad"),
     "geocoded_at": _l("Geokodiert am"),
+    "geocoded_address": _l("Geokodierte Anschrift"),
 }
 CUSTOMER_LANGUAGES = {"de": _l("Deutsch"), "en": _l("Englisch")}
 GEOCODE_STATUSES = {"ok": _l("gefunden"), "not_found": _l("nicht gefunden"), "error": _l("Fehler"),
@@ -91,6 +92,8 @@ class Customer(Model):
     lon: Mapped[float | None]
     geocoded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     geocode_status: Mapped[str | None] = mapped_column(String(12))
+    # The address string that was geocoded: a changed address no longer matches it.
+    geocoded_address: Mapped[str | None] = mapped_column(String(300))
     notes: Mapped[str | None] = mapped_column(Text)
     consent_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     consent_sms: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")

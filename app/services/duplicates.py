@@ -358,7 +358,7 @@ def dismiss_pair(session: Session, a: int, b: int) -> DuplicateDismissal:
 # its geocoding), never mixed from two records.
 FILL_FIELDS = ("email", "phone", "birth_date", "emoji_marker", "notes", "referred_by_id")
 ADDRESS_FIELDS = ("street", "postal_code", "city")
-GEO_FIELDS = ("lat", "lon", "geocoded_at", "geocode_status")
+GEO_FIELDS = ("lat", "lon", "geocoded_at", "geocode_status", "geocoded_address")
 DISMISSAL = "duplicate_dismissal"
 DISMISSAL_DELETED = "duplicate_dismissal:deleted"
 REFERRAL_CLEARED = "customer.referred_by_id:cleared"

@@ -274,8 +274,8 @@ def _customer_values(customer_id: int) -> dict[str, Any]:
     return {
         "first_name": ERASED_NAME, "last_name": f"#{customer_id}", "emoji_marker": None, "email": None,
         "phone": None, "street": None, "postal_code": None, "city": None, "birth_date": None, "lat": None,
-        "lon": None, "geocoded_at": None, "geocode_status": None, "notes": None, "consent_email": False,
-        "consent_sms": False, "consent_at": None, "referred_by_id": None,
+        "lon": None, "geocoded_at": None, "geocode_status": None, "geocoded_address": None, "notes": None,
+        "consent_email": False, "consent_sms": False, "consent_at": None, "referred_by_id": None,
     }
 
 
