@@ -28,7 +28,10 @@ def create_app(config: Any = "config.Config") -> Flask:
     from app.extensions import csrf, db, migrate
     from app.jobs import queue  # noqa: F401  (enqueues jobs after commit)
     from app.security import TerminbuchSecurityManager
-    from app.services import staff_notifications  # noqa: F401  (tells employees of their bookings)
+    from app.services import (
+        geocoding,  # noqa: F401  (re-queues customers whose address changed)
+        staff_notifications,  # noqa: F401  (tells employees of their bookings)
+    )
     from app.views.home import HomeView
 
     configure_mappers()

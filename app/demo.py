@@ -81,6 +81,7 @@ from app.models import (
 from app.models.customers import EMOJI_MARKERS
 from app.security import EMPLOYEE, MANAGER, OWNER, SYSTEM_USERNAME, VIEWER
 from app.services.bonus import HOOK_OFF as BONUS_HOOK_OFF
+from app.services.geocoding import HOOK_OFF as GEOCODE_HOOK_OFF
 
 UTC = timezone.utc
 ORM_MAX_BOOKINGS = 100_000
@@ -181,6 +182,9 @@ LOCATION_ADDRESSES = [("Torstraße 140", "10119", "Berlin", 52.5296, 13.4010),
 EMPLOYEE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                    "#17becf", "#bcbd22", "#7f7f7f"]
 
+# Share of the geocoded demo customers placed at their postcode centroid ("approx", the
+# offline fallback); the others lie a few hundred metres around it ("ok").
+APPROX_SHARE = 0.1
 # Postcode centroids (approximate) of the catchment area: plz, place, lat, lon, weight.
 REGIONS = [
     ("10115", "Berlin", 52.532, 13.385, 6), ("10119", "Berlin", 52.530, 13.405, 7),
@@ -631,6 +635,7 @@ class Planner:
     # -- customers --------------------------------------------------------------
     def customers(self) -> None:
         rng, fake = self.rng("customers"), self.faker("customers")
+        geo = self.rng("geo")  # the house's offset from the postcode centroid: its own stream
         rows = self.plan.rows(Customer)
         region_pairs = [(r, r[4]) for r in REGIONS]
         used_emails: set[str] = set()
@@ -674,6 +679,7 @@ class Planner:
             phone = PhoneNumber(rng) if rng.random() < 0.92 else None
             email = email_for(first, last) if rng.random() < 0.85 else None
             geocoded = rng.random() < 0.95
+            lat, lon, geocode_status = self.position(geo, lat, lon)
             house = f"{rng.randint(1, 180)}{rng.choice('abc') if rng.random() < 0.08 else ''}"
             person = {
                 "id": rows.new_id(), "first_name": first, "last_name": last,
@@ -684,7 +690,7 @@ class Planner:
                 if rng.random() < 0.55 else None,
                 "lat": lat if geocoded else None, "lon": lon if geocoded else None,
                 "geocoded_at": self.now - timedelta(days=rng.randint(1, 300)) if geocoded else None,
-                "geocode_status": "approx" if geocoded else None,
+                "geocode_status": geocode_status if geocoded else None,
                 "notes": rng.choice(CUSTOMER_NOTES) if rng.random() < 0.08 else None,
                 "consent_email": bool(email) and rng.random() < 0.65,
                 "consent_sms": bool(phone) and rng.random() < 0.3,
@@ -692,6 +698,8 @@ class Planner:
                 "emoji_marker": None,
                 "_kinds": kinds, "_weight": min(rng.paretovariate(1.3), 40.0), "_duplicate": False,
             }
+            # the address the (simulated) geocoder was given, as app.services.geocoding.address_of writes it
+            person["geocoded_address"] = f"{person['street']}, {plz} {city}, DE" if geocoded else None
             if rng.random() < EMOJI_SHARE:
                 markers = [(m, 1.0) for m in EMOJI_MARKERS if m != "🐕"]
                 if DOG in kinds:
@@ -700,6 +708,17 @@ class Planner:
             people.append(person)
             phones.append(phone)
         self.people = people
+
+    @staticmethod
+    def position(geo: random.Random, lat: float, lon: float) -> tuple[float, float, str]:
+        """Where the geocoder put the house: most a few hundred metres around the postcode
+        centroid ("ok"), APPROX_SHARE exactly at it (the offline fallback: "approx")."""
+        approx, distance, angle = geo.random() < APPROX_SHARE, min(abs(geo.gauss(0, 450)), 1200), geo.random()
+        if approx:
+            return lat, lon, "approx"
+        north, east = distance * math.sin(2 * math.pi * angle), distance * math.cos(2 * math.pi * angle)
+        return (round(lat + north / 111_320, 6), round(lon + east / (111_320 * math.cos(math.radians(lat))), 6),
+                "ok")
 
     def _duplicate(self, rng: random.Random, original: dict[str, Any], phone: PhoneNumber | None,
                    email_for: Any) -> dict[str, Any]:
@@ -732,7 +751,8 @@ class Planner:
             "_weight": 0.15, "_duplicate": True,
         })
         if duplicate["street"] is None:
-            duplicate.update(postal_code=None, city=None, lat=None, lon=None, geocoded_at=None, geocode_status=None)
+            duplicate.update(postal_code=None, city=None, lat=None, lon=None, geocoded_at=None, geocode_status=None,
+                             geocoded_address=None)
         return duplicate
 
     # -- bookings ---------------------------------------------------------------
@@ -992,11 +1012,13 @@ def _write_orm(plan: Plan) -> None:
     services: list[Any] = []
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     session.info[BONUS_HOOK_OFF] = True  # the plan has its ledger: earning again would double it
+    session.info[GEOCODE_HOOK_OFF] = True  # planned positions; fake addresses never go to a geocoder
     try:
         _write_orm_tables(session, plan, services)
     finally:
         session.expire_on_commit = expire_on_commit
         session.info.pop(BONUS_HOOK_OFF, None)
+        session.info.pop(GEOCODE_HOOK_OFF, None)
     del services
 
 

@@ -103,6 +103,8 @@ EMPLOYEE_PERMS = _merge(
     {"MyCalendarView": {"can_index"}},
     # Erinnerungsübersicht: the numbers and the list without reminder, over the rows one may see.
     {"ReminderOverviewView": {"can_index", "can_without"}},
+    # Karte: the customers' homes on a map (an Employee's own customers, row rules); not for the Viewer.
+    {"CustomerMapView": {"can_index"}},
     _grant(("DocumentView", "NotificationLogView"), READ),
     # Customer file: upload and download for customers the employee may see (row rules via the customer).
     {"DocumentView": {"can_add", "can_download_file"}},
@@ -119,6 +121,7 @@ MANAGER_PERMS = _merge(
     # Dubletten: candidates, compare, merge, "Keine Dublette", the merges; undo: the Owner only.
     {"DuplicateView": {"can_list", "can_compare", "can_merge", "can_dismiss", "can_merges"}},
     {"CustomerImportView": {"can_index", "can_import"}},  # Kunden importieren (CSV/XLSX)
+    {"CustomerView": {"geocode_addresses"}},  # "Adressen geokodieren" on the customer list (a job per 100)
     {"InvoiceView": {"can_issue", "can_cancel", "can_payment", "can_export"}},  # Ausstellen, Storno, Zahlung, Export
     # Bonusprämie einlösen / zurücknehmen on an invoice draft or a booking
     {"InvoiceView": {"can_reward"}, "BookingView": {"can_reward"}},

@@ -3,6 +3,7 @@
 #   bench/run.sh          versioning overhead + demo seed at the default size + XLSX export of 100,000 rows
 #                         + duplicate candidates at 100,000 customers + the bonus hook + 10,000 reminders
 #                         through a worker to a local SMTP server (SQLite and PostgreSQL; Redis database 4)
+#                         + the customer map at 10,000 customers (server render, size, headless Chromium)
 #   bench/run.sh --big    also the demo seed at 100,000 customers / 1,000,000 bookings (several minutes)
 #                         and the booking history list + availability at that size (bench/history_list.py)
 # PostgreSQL: POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres); skipped when unreachable.
@@ -30,6 +31,9 @@ quiet $PY bench/bonus_hook.py --postgres-url "$PG"
 echo
 quiet $PY bench/reminders.py  # 10,000 due reminders through a real worker to a local SMTP server
 quiet $PY bench/reminders.py --postgres-url "$PG"
+echo
+quiet $PY bench/map_page.py  # the customer map at 10,000 customers: frame render, size, Chromium until clustered
+quiet $PY bench/map_page.py --postgres-url "$PG"
 if [[ "${1:-}" == "--big" ]]; then
     echo
     quiet $PY bench/seed_demo.py --customers 100000 --bookings 1000000

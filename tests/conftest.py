@@ -56,6 +56,7 @@ def app(database_url):
         "SERVER_NAME": None,
         "INLINE_JOBS": "sync",  # without Redis a job runs right after the commit
         "JOB_RETRY_INTERVALS": (0, 0),  # a burst worker retries at once
+        "GEOCODER_URL": None,  # no geocoding job on a customer save; tests/test_geocoding.py sets its stub
     })
     with flask_app.app_context():
         upgrade()

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
@@ -130,14 +132,21 @@ class SmtpServer:
 @dataclass
 class Request:
     method: str
-    path: str
+    path: str  # with the query string
     headers: dict[str, str]
     json: object
+    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic())
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The query string's arguments (the last value of each)."""
+        return dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
 
 
 class HttpStub:
-    """An HTTP server recording requests. Answers come from `answer(...)`: status codes
-    (or (status, JSON body) pairs) used in turn, the last one for every later request."""
+    """An HTTP server recording requests (POST with its JSON body, GET with its query string,
+    e.g. Nominatim's /search). Answers come from `answer(...)`: status codes (or (status,
+    JSON body) pairs) used in turn, the last one for every later request."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
@@ -153,7 +162,12 @@ class HttpStub:
                     payload = json.loads(raw.decode("utf-8")) if raw else None
                 except ValueError:
                     payload = raw
-                status, body = stub._next(Request("POST", self.path, dict(self.headers.items()), payload))
+                self._reply(*stub._next(Request("POST", self.path, dict(self.headers.items()), payload)))
+
+            def do_GET(self):
+                self._reply(*stub._next(Request("GET", self.path, dict(self.headers.items()), None)))
+
+            def _reply(self, status: int, body: object) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 if 300 <= status < 400:

@@ -91,6 +91,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "can_export": "OME",  # exports take data out of the shop: not the Viewer
         "can_send_email": "OME",  # "E-Mail senden" from the customer file
         "send_recall": "OME",  # "Erinnerung senden" on the overdue lens (app/views/lenses.py)
+        "geocode_addresses": "OM",  # "Adressen geokodieren" on the list (app/views/geocoding.py)
     },
     "CustomerApi": {"can_get": "OMEV", "can_info": "OMEV", "can_post": "OME", "can_put": "OME", "can_delete": "OM"},
     "PetView": {"can_list": "OMEV", "can_show": "OMEV", "can_add": "OME", "can_edit": "OME", "can_delete": "OM"},
@@ -99,6 +100,9 @@ EXPECTED: dict[str, dict[str, str]] = {
                      "can_download_file": "OME"},
     "NotificationLogView": {"can_list": "OME", "can_show": "OME"},
     "LensView": {"can_list": "OMEV", "can_show": "OMEV", "can_add": "OME", "can_edit": "OME", "can_delete": "OME"},
+    # Karte: every customer's home on a map — Manager and Owner all, an Employee their own (test_map.py);
+    # not the Viewer (a read-only login gets no map of personal addresses).
+    "CustomerMapView": {"can_index": "OME"},
     # Termine
     "BookingView": {
         "can_list": "OMEV", "can_show": "OMEV", "can_add": "OME", "can_edit": "OME", "can_delete": "OM",

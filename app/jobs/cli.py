@@ -1,9 +1,10 @@
-"""`flask worker` and `flask cron`: the RQ worker and the one cron process, with the app."""
+"""`flask worker` and `flask cron`: the RQ worker and the one cron process, with the app;
+`flask geocode missing`."""
 from __future__ import annotations
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
 from app.jobs.queue import QUEUES, redis_connection
 
@@ -42,6 +43,31 @@ def cron_command() -> None:
     GuardedCron(connection, flask_app).start()
 
 
+geocode_group = AppGroup("geocode", help="Geokodierung der Kundenadressen.")
+
+
+@geocode_group.command("missing")
+@with_appcontext
+def geocode_missing_command() -> None:
+    """Queue every customer without an exact position; without Redis geocode them right here
+    (one request per GEOCODER_MIN_DELAY seconds)."""
+    from app.jobs.geocoding import geocode_customers, geocode_missing, missing_customer_ids
+    from app.services.geocoding import CHUNK, chunks
+
+    if redis_connection() is not None:
+        count = geocode_missing()
+        click.echo(f"{count} Adressen zum Geokodieren eingereiht.")
+        return
+    ids = missing_customer_ids()
+    click.echo(f"{len(ids)} Adressen werden geokodiert (ohne Redis: in diesem Prozess) …")
+    totals: dict[str, int] = {}
+    for chunk in chunks(ids, CHUNK):
+        for status, count in geocode_customers(chunk).items():
+            totals[status] = totals.get(status, 0) + count
+    click.echo(", ".join(f"{status}: {count}" for status, count in sorted(totals.items())) or "nichts zu tun")
+
+
 def register_job_cli(flask_app) -> None:
     flask_app.cli.add_command(worker_command)
     flask_app.cli.add_command(cron_command)
+    flask_app.cli.add_command(geocode_group)

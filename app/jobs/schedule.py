@@ -51,6 +51,8 @@ def schedule(config) -> list[Periodic]:
         Periodic("app.jobs.reminders.queue_card_renewals_job", "notifications", cron="0 9 * * *"),
         Periodic("app.jobs.exports.nightly_export", "exports", cron="30 2 * * *"),
         Periodic("app.jobs.backups.nightly_backup", "default", cron="0 3 * * *"),
+        # customers still without an exact position (an unreachable geocoder, an "ungefähr" one)
+        Periodic("app.jobs.geocoding.geocode_missing", "default", cron="0 4 * * *", args=(False,)),
     ]
 
 

@@ -39,9 +39,12 @@ LENS_VIEWS = {
 }
 
 BUILTIN_VIEW = "CustomerView"  # the list of the built-in customer lenses
+NO_COORDINATES_KEY = "no_coordinates"
 INVOICE_VIEW = "InvoiceView"
 PAYMENT_COLUMN = "payment"  # the invoice list's filter column: `_flt_0_payment=open|paid`
 OPEN_ITEMS_KEY = "open_items"
+GEOCODE_FAILED_KEY = "geocode_failed"  # "Adresse nicht gefunden" (app/services/geocoding.py)
+GEOCODE_FAILED_STATUSES = ("not_found", "error")
 
 
 class BuiltinLens(NamedTuple):
@@ -61,6 +64,12 @@ BUILTIN_LENSES: dict[str, BuiltinLens] = {
     "no_show": BuiltinLens("Mehrfach nicht erschienen", _l("Mehrfach nicht erschienen"), "_flt_0_lens=no_show",
                            BUILTIN_VIEW),
     "overdue": BuiltinLens("Überfällig", _l("Überfällig"), "_flt_0_lens=overdue", BUILTIN_VIEW),
+    # Geocoding found nothing or failed for good: staff fix the address.
+    GEOCODE_FAILED_KEY: BuiltinLens("Adresse nicht gefunden", _l("Adresse nicht gefunden"),
+                                    f"_flt_0_lens={GEOCODE_FAILED_KEY}", BUILTIN_VIEW),
+    # Customers the map cannot place (never geocoded, not found, error): the map's count links here.
+    NO_COORDINATES_KEY: BuiltinLens("Ohne Koordinaten", _l("Ohne Koordinaten"), f"_flt_0_lens={NO_COORDINATES_KEY}",
+                                    BUILTIN_VIEW),
     OPEN_ITEMS_KEY: BuiltinLens("Offene Posten", _l("Offene Posten"), f"_flt_0_{PAYMENT_COLUMN}=open", INVOICE_VIEW),
 }
 # Values of the customer list's `lens` filter column (the "active" lens uses the existing active filter).
@@ -216,6 +225,10 @@ def lens_clause(session: Session, key: str, may_see_cards: bool, now: datetime |
     if key == "overdue":
         ids = overdue_customer_ids(session, now)
         return Customer.id.in_(ids) if ids else sa.false()
+    if key == GEOCODE_FAILED_KEY:
+        return Customer.geocode_status.in_(GEOCODE_FAILED_STATUSES)
+    if key == NO_COORDINATES_KEY:  # not erased (an erased customer has no address to fix)
+        return sa.and_(sa.or_(Customer.lat.is_(None), Customer.lon.is_(None)), Customer.erased_at.is_(None))
     return sa.false()
 
 

@@ -16,6 +16,7 @@ from app.views.history import HistoryView
 from app.views.invoices import InvoiceApi, InvoiceLineApi, InvoiceLineView, InvoiceView
 from app.views.jobs import JobMonitorView
 from app.views.lenses import LensView, register_lens_templates
+from app.views.map import CustomerMapView
 from app.views.notifications import NotificationLogView
 from app.views.reminders import ReminderOverviewView
 from app.views.services import ResourceView, ServiceApi, ServiceView
@@ -37,6 +38,7 @@ MENU = [
     (DocumentView, N_("Dokumente"), "fa-file", N_("Kunden")),
     (NotificationLogView, N_("Benachrichtigungen"), "fa-envelope", N_("Kunden")),
     (LensView, N_("Linsen"), "fa-filter", N_("Kunden")),
+    (CustomerMapView, N_("Karte"), "fa-map", N_("Kunden")),
     (DuplicateView, N_("Dubletten"), "fa-clone", N_("Kunden")),
     (CustomerImportView, N_("Kunden importieren"), "fa-upload", N_("Kunden")),
     (BookingView, N_("Termine"), "fa-calendar", N_("Termine")),

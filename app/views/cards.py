@@ -69,7 +69,8 @@ class PassRedemptionView(SecureModelView):
     base_order = ("redeemed_at", "desc")
     base_permissions = ["can_list", "can_show"]
     label_columns = {
-        "redeemed_at": _l("Eingelöst am"), "card": _l("Karte"), "booking": _l("Termin"), "units": _l("Einheiten"),
+        "redeemed_at": _l("Eingelöst am"), "card": _l("Mehrfachkarte"), "booking": _l("Termin"),
+        "units": _l("Einheiten"),
     }
     formatters_columns = {"redeemed_at": fmt_datetime}
 

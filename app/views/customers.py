@@ -31,6 +31,7 @@ from app.views.customer_metrics import (
 )
 from app.views.documents import DocumentRoutesMixin
 from app.views.export import ExportMixin
+from app.views.geocoding import GeocodeActionMixin
 from app.views.interface import EagerInterface
 from app.views.invoices import InvoiceView
 from app.views.lenses import FILTER_COLUMN as LENS_COLUMN
@@ -88,8 +89,8 @@ class DocumentView(DocumentRoutesMixin, SecureModelView):
     formatters_columns = {"uploaded_at": fmt_datetime}
 
 
-class CustomerView(CustomerLensMixin, CustomerFileMixin, ActiveCustomersMixin, ExportMixin, LookupMixin,
-                   SecureModelView):
+class CustomerView(GeocodeActionMixin, CustomerLensMixin, CustomerFileMixin, ActiveCustomersMixin, ExportMixin,
+                   LookupMixin, SecureModelView):
     datamodel = CustomerLensInterface(Customer)  # + the `lens` filter of the built-in lenses
     list_title = _l("Kunden")
     show_title = _l("Kundenakte")
