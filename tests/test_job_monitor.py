@@ -309,3 +309,16 @@ def test_page_in_english(owner, rq_redis):
     assert response.status_code == 302
     assert "Failed jobs of queue default enqueued again: 1." in html(owner.get(PAGE))
     assert owner.get("/lang/de").status_code == 302
+
+
+def test_geocoding_jobs_held_back_by_the_rate_limit_count_as_waiting(app, owner, rq_redis):
+    """The geocoding queue runs one job at a time (RQ RateLimit): the second job waits in the
+    limiter's set, not in the queue — the page counts it as waiting all the same."""
+    from app.jobs.queue import enqueue_now
+
+    with app.app_context():
+        for _ in range(3):
+            enqueue_now("os.getcwd", queue="geocoding")
+    assert Queue("geocoding", connection=rq_redis).count == 1  # two held back by the limiter
+    page = owner.get("/auftraege/").get_data(as_text=True)
+    assert queue_row(page, "geocoding")["queued"] == 3

@@ -26,7 +26,7 @@ from rq.registry import (
     StartedJobRegistry,
 )
 
-from app.jobs.queue import QUEUES
+from app.jobs.queue import CONCURRENCY, QUEUES
 
 ARGS_SHOWN = 80  # characters of a job's arguments (they may carry a message body)
 JOBS_SHOWN = 50  # jobs per queue and list
@@ -145,11 +145,18 @@ def _failed_count(registry: FailedJobRegistry) -> int:
     return connection.zcard(registry.key) - connection.zcount(registry.key, 0, time.time())
 
 
+def _rate_limited(connection, name: str) -> int:
+    """Jobs RQ's RateLimit holds back for this queue (app/jobs/queue.py CONCURRENCY): they
+    wait too, in rq:rl:<key>:rate_limited rather than in the queue."""
+    limit = CONCURRENCY.get(name)
+    return connection.zcard(f"rq:rl:{limit[0]}:rate_limited") if limit else 0
+
+
 def queue_counts(connection, name: str) -> QueueCounts:
     queue = Queue(name, connection=connection)
     return QueueCounts(
         name=name,
-        queued=queue.count,
+        queued=queue.count + _rate_limited(connection, name),
         started=StartedJobRegistry(queue=queue).get_job_count(cleanup=False),
         failed=_failed_count(FailedJobRegistry(queue=queue)),
         scheduled=ScheduledJobRegistry(queue=queue).get_job_count(cleanup=False),
