@@ -69,6 +69,7 @@ from app.models import (
     Employee,
     Invoice,
     Location,
+    NotificationLog,
     PassCard,
     PassCardType,
     PassRedemption,
@@ -88,6 +89,7 @@ ORM_MAX_BOOKINGS = 100_000
 ORM_CHUNK = 5_000
 CORE_CHUNK = 10_000
 HISTORY_DAYS = 730
+REMINDED_DAYS = 14
 FUTURE_DAYS = 61
 MAX_FILL = 0.97  # at most this share of the possible slots is booked
 CANCELLED_SHARE = 0.085
@@ -343,7 +345,7 @@ class Plan:
         return self.tables[model]
 
 
-WRITE_ORDER = [Location, Resource, Service, Employee, WorkingHours, Absence, Customer, Pet, Booking,
+WRITE_ORDER = [Location, Resource, Service, Employee, WorkingHours, Absence, Customer, Pet, Booking, NotificationLog,
                PassCardType, PassCard, PassRedemption, BonusProgram, BonusTransaction]
 
 
@@ -476,11 +478,33 @@ class Planner:
         self.bookings(slots)
         del slots
         self.finish_customers()
+        self.reminder_log()
         self.cards()
         self.bonus()
         self.plan.settings = {"business_name": BUSINESS_NAME,
                               "business_address": "Torstraße 140, 10119 Berlin"}
         return self.plan
+
+    def reminder_log(self) -> None:
+        """The notification log of the reminders sent before the bookings of the last
+        REMINDED_DAYS (the Erinnerungsübersicht's "davon versandt"): to customers who agreed
+        to e-mail or SMS, a day ahead; a few failed with the gateway's reason."""
+        rng, rows = self.rng("reminder-log"), self.plan.rows(NotificationLog)
+        for booking_id, person_index, employee_id, start in self.reminded:
+            person = self.people[person_index]
+            if person["consent_email"] and person["email"]:
+                channel, recipient = "email", person["email"]
+            elif person["consent_sms"] and person["phone"]:
+                channel, recipient = "sms", person["phone"]
+            else:
+                continue
+            queued = start - timedelta(hours=24, minutes=rng.randint(0, 4))
+            failed = rng.random() < 0.03
+            rows.add(kind="reminder", channel=channel, recipient=recipient, customer_id=person["id"],
+                     employee_id=employee_id, booking_id=booking_id, status="failed" if failed else "sent",
+                     error="Der Versanddienst ist nicht erreichbar." if failed else None, created_at=queued,
+                     sent_at=None if failed else queued + timedelta(seconds=rng.randint(2, 90)))
+        del self.reminded
 
     def catalogue(self) -> None:
         plan = self.plan
@@ -797,6 +821,9 @@ class Planner:
         recent = self.now - timedelta(days=3)
         first_contact: dict[int, datetime] = {}
         self.booking_log: list[tuple[int, int, int, str, datetime, Decimal]] = []
+        # bookings of the last REMINDED_DAYS whose reminder went out (app/jobs/reminders.py's log)
+        self.reminded: list[tuple[int, int, int, datetime]] = []
+        reminded_since = self.now - timedelta(days=REMINDED_DAYS)
         prices = [Decimal(spec.price) for _, spec in self.services]
         resource_free_at: dict[int, datetime] = {}
         for day, minute, staff_index, service_index, cancelled in decoded:
@@ -843,13 +870,17 @@ class Planner:
                 else:
                     resource_free_at[resource] = end
             has_contact = bool(person["email"] or person["phone"])
+            comment = rng.choice(comments) if random_() < 0.12 else None
+            reminder = has_contact and random_() < 0.8
             booking_id = rows.add(
                 customer_id=person["id"], service_id=service_id, employee_id=member.id,
                 resource_id=resource, location_id=member.location_id, status_id=status[kind],
                 start_at=start, end_at=end, price=prices[service_index],
-                comment=rng.choice(comments) if random_() < 0.12 else None, cancel_reason=cancel_reason,
-                source=source, reminder=has_contact and random_() < 0.8, created_at=created,
+                comment=comment, cancel_reason=cancel_reason,
+                source=source, reminder=reminder, created_at=created,
                 cancelled=cancelled, shared_slot=spec.capacity > 1)
+            if reminder and not cancelled and reminded_since <= start < self.now:
+                self.reminded.append((booking_id, person_index, member.id, start))
             self.booking_log.append((booking_id, person_index, service_index, kind, end, prices[service_index]))
             if person["id"] not in first_contact or created < first_contact[person["id"]]:
                 first_contact[person["id"]] = created

@@ -402,6 +402,30 @@ def test_invoices_of_recent_visits(orm_app):
         assert all(invoice.recipient_name for invoice in invoices)
 
 
+def test_reminders_of_the_last_two_weeks_are_in_the_log(orm_app):
+    """The demo's past reminders: one log entry a day before each not cancelled booking of the
+    last 14 days that has its reminder on, only to customers who agreed to that channel."""
+    from datetime import timedelta
+
+    from app.extensions import db
+    from app.models import Booking, Customer, NotificationLog
+
+    now = datetime.combine(TODAY, datetime.min.time(), tzinfo=ZoneInfo("Europe/Berlin"))  # the demo's "now"
+    with orm_app.app_context():
+        entries = db.session.execute(
+            sa.select(NotificationLog, Booking, Customer).join(Booking, NotificationLog.booking_id == Booking.id)
+            .join(Customer, NotificationLog.customer_id == Customer.id)
+            .where(NotificationLog.kind == "reminder")).all()
+        assert entries and {entry.status for entry, _b, _c in entries} <= {"sent", "failed"}
+        for entry, booking, customer in entries:
+            assert booking.reminder and not booking.cancelled
+            assert now - timedelta(days=14) <= booking.start_at < now
+            assert booking.start_at - entry.created_at >= timedelta(hours=24)
+            consent = customer.consent_email if entry.channel == "email" else customer.consent_sms
+            assert consent and entry.customer_id == booking.customer_id
+        assert len({booking.id for _e, booking, _c in entries}) == len(entries)  # once per booking
+
+
 def test_seeding_needs_an_initialised_database(fresh_app):
     from app.demo import seed_demo
     from app.extensions import db
