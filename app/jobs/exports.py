@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from app.extensions import db
 from app.formatting import business_tz
 from app.jobs.base import acting_as
-from app.jobs.queue import enqueue_after_commit, redis_connection
+from app.jobs.queue import enqueue_after_commit
 from app.models import ExportFile, Setting
 from app.models.types import utcnow
 from app.security import SYSTEM_USERNAME
@@ -42,14 +42,10 @@ def export_job_id(export_id: int) -> str:
 
 
 def start_export(session: Session, export_id: int) -> None:
-    """Commit the export request and have it built: by an RQ worker (queue `exports`, job id
-    `export-<id>`) when Redis is configured, otherwise inline right after the commit."""
-    if redis_connection() is not None:
-        enqueue_after_commit(session, JOB, export_id, queue=EXPORT_QUEUE, job_id=export_job_id(export_id))
-        session.commit()
-        return
+    """Commit the export request and have it built after the commit: by an RQ worker (queue
+    `exports`, job id `export-<id>`) with Redis, else in the web process's job thread."""
+    enqueue_after_commit(session, JOB, export_id, queue=EXPORT_QUEUE, job_id=export_job_id(export_id))
     session.commit()
-    build_export(export_id)
 
 
 @contextmanager

@@ -1,8 +1,8 @@
 """Customer notifications about bookings: one function records and enqueues them.
 
 The notification is recorded in NotificationLog as "queued" (never its text) and
-the sending job is enqueued after the commit (app.jobs.queue). The sending itself
-arrives with the jobs issue; until then the log row is the record of what is due.
+the sending job is enqueued after the commit (app.jobs.queue); app.jobs.notifications
+sends it and records how it went.
 """
 from __future__ import annotations
 
