@@ -125,6 +125,7 @@ MANAGER_PERMS = _merge(
     {"InvoiceView": {"can_issue", "can_cancel", "can_payment", "can_export"}},  # Ausstellen, Storno, Zahlung, Export
     # Bonusprämie einlösen / zurücknehmen on an invoice draft or a booking
     {"InvoiceView": {"can_reward"}, "BookingView": {"can_reward"}},
+    {"CustomerMapView": {"can_geocode_missing"}},  # "Alle Adressen … geokodieren" on the map page
 )
 for _view in OWNER_ONLY_WRITE:
     MANAGER_PERMS[_view] = set(READ) & MANAGER_PERMS.get(_view, set(READ))

@@ -446,3 +446,54 @@ def test_frame_statements_do_not_grow_with_the_customers(app, client_for, mapdat
             db.session.commit()
     assert rows_after == rows_before + 30
     assert after.n == before.n
+
+
+def test_geocode_all_missing_from_the_map_page(app, world, client_for, rq_queues):
+    """Manager: one button queues every customer without an exact position (POST + CSRF);
+    an Employee has neither the button nor the route; GET changes nothing."""
+    from rq import Queue
+    from rq.job import Job
+
+    from app.extensions import db
+    from app.jobs.base import acting_as
+    from app.models import Customer
+    from tests.helpers_perm import session_csrf
+
+    connection = rq_queues["default"].connection
+    geocoding = Queue("geocoding", connection=connection)
+
+    def clean() -> None:
+        geocoding.empty()
+        for key in connection.scan_iter("rq:rl:geocoder*"):
+            connection.delete(key)
+
+    def queued_ids() -> set[int]:
+        held = [job_id.decode() for job_id in connection.zrange("rq:rl:geocoder:rate_limited", 0, -1)]
+        return {pk for job_id in geocoding.job_ids + held for pk in Job.fetch(job_id, connection=connection).args[0]}
+
+    with app.app_context(), acting_as():
+        customer = Customer(first_name="Gerda", last_name="Ohneort", street="Torstraße 1", postal_code="10119",
+                            city="Berlin")
+        db.session.add(customer)
+        db.session.commit()
+        pk = customer.id
+    clean()
+    try:
+        manager, employee = client_for("Manager"), client_for("Employee")
+        assert "/karte/geocode_missing" in manager.get("/karte/").get_data(as_text=True)
+        assert "/karte/geocode_missing" not in employee.get("/karte/").get_data(as_text=True)
+        assert manager.get("/karte/geocode_missing").status_code == 405
+        assert manager.post("/karte/geocode_missing").status_code == 400  # no CSRF token
+        assert employee.post("/karte/geocode_missing", data={"csrf_token": session_csrf(employee)}
+                             ).status_code in (302, 403)
+        assert manager.post("/karte/geocode_missing", data={"csrf_token": session_csrf(manager)}
+                            ).status_code == 200  # not from the button: the page again, nothing queued
+        assert queued_ids() == set()
+        response = manager.post("/karte/geocode_missing", data={"csrf_token": session_csrf(manager), "confirm": "1"})
+        assert response.status_code == 302
+        assert pk in queued_ids()
+    finally:
+        clean()
+        with app.app_context(), acting_as():
+            db.session.delete(db.session.get(Customer, pk))
+            db.session.commit()

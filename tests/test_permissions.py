@@ -102,7 +102,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "LensView": {"can_list": "OMEV", "can_show": "OMEV", "can_add": "OME", "can_edit": "OME", "can_delete": "OME"},
     # Karte: every customer's home on a map — Manager and Owner all, an Employee their own (test_map.py);
     # not the Viewer (a read-only login gets no map of personal addresses).
-    "CustomerMapView": {"can_index": "OME"},
+    "CustomerMapView": {"can_index": "OME", "can_geocode_missing": "OM"},
     # Termine
     "BookingView": {
         "can_list": "OMEV", "can_show": "OMEV", "can_add": "OME", "can_edit": "OME", "can_delete": "OM",

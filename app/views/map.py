@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import folium
 from branca.element import MacroElement
-from flask import Response, current_app, request, url_for
+from flask import Response, current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import gettext as _
@@ -294,7 +294,24 @@ class CustomerMapView(BaseView):
             total=total, shown=shown, without=total - shown, without_url=without_coordinates_url(parsed),
             list_narrower=parsed.location_id is not None or (parsed.category is not None and not parsed.active_only),
             frame_url=url_for(f"{type(self).__name__}.frame", **parsed.args()),
+            can_geocode=self.appbuilder.sm.has_access("can_geocode_missing", type(self).__name__),
         )
+
+    @expose("/geocode_missing", methods=["POST"])
+    @has_access
+    @permission_name("geocode_missing")
+    def geocode_missing(self):
+        """Manager/Owner: queue every customer without an exact position for geocoding
+        (the worker asks the geocoder, one request per second; never this request)."""
+        from app.jobs.geocoding import geocode_missing
+
+        if request.form.get("confirm") != "1":  # a POST that does not come from the button
+            flash(_("Nichts eingereiht: bitte den Knopf „Alle Adressen ohne genaue Position geokodieren“ "
+                    "verwenden."), "warning")
+            return self.index()
+        count = geocode_missing()
+        flash(_("%(count)d Adressen zum Geokodieren eingereiht.", count=count), "success")
+        return redirect(url_for(f"{type(self).__name__}.index"))
 
     @expose("/frame")
     @has_access
