@@ -58,6 +58,9 @@ def test_with_redis_the_worker_and_cron_start_and_stop_with_the_web_server(app, 
     try:
         assert wait_for(lambda: serves(port)), "the web server did not come up"
         assert wait_for(lambda: len(Worker.all(connection=connection)) == 1), "no worker registered"
+        # fully started: RQ installs its SIGTERM handler (warm shutdown, deregistration) only after
+        # registering and starting its scheduler; "idle" comes after that
+        assert wait_for(lambda: Worker.all(connection=connection)[0].get_state() == "idle"), "worker never idle"
         assert wait_for(lambda: len(CronScheduler.all(connection)) == 1), "no cron process registered"
         worker = Worker.all(connection=connection)[0]
         assert {queue.name for queue in worker.queues} == {"default", "notifications", "exports", "geocoding"}
