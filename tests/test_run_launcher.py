@@ -9,11 +9,24 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import TEST_REDIS_URL
+import pytest
+import redis
+
+from tests.conftest import REQUIRE_SERVICES, _worker
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def launcher_redis_url() -> str:
+    """A Redis database of its own (not the one of this process's other tests): a worker that
+    outlived its test must not take their jobs."""
+    worker = _worker()
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    first = int(os.environ.get("TEST_REDIS_DB", "15"))
+    return f"redis://127.0.0.1:6379/{(first - 4 - index % 4) % 16}"
 
 
 def free_port() -> int:
@@ -22,12 +35,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch(app, redis_url: str, port: int) -> subprocess.Popen:
+@contextmanager
+def launched(app, redis_url: str, tmp_path):
+    """`python run.py` in a process group of its own, its output in a file (a pipe nobody reads
+    would fill and block it); the whole group is killed at the end whatever happened."""
+    port = free_port()
+    log_path = tmp_path / "run.log"
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": redis_url,
            "INSTANCE_PATH": app.config["INSTANCE_DIR"], "SECRET_KEY": "test-secret-not-for-production",
            "PORT": str(port), "FLASK_APP": "run.py"}
-    return subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process, port, log_path
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(10)
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(60)
 
 
 def wait_for(check, seconds: float = 60.0) -> bool:
@@ -47,15 +79,25 @@ def serves(port: int) -> bool:
         return False
 
 
-def test_with_redis_the_worker_and_cron_start_and_stop_with_the_web_server(app, rq_queues):
+@pytest.fixture()
+def launcher_redis():
+    connection = redis.Redis.from_url(launcher_redis_url(), socket_timeout=5)
+    try:
+        connection.ping()
+    except redis.RedisError:
+        assert not REQUIRE_SERVICES, "Redis does not answer but REQUIRE_SERVICES=1"
+        pytest.fail("Redis at 127.0.0.1:6379 is needed for this test")
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+def test_with_redis_the_worker_and_cron_start_and_stop_with_the_web_server(app, launcher_redis, tmp_path):
     from rq import Worker
     from rq.cron import CronScheduler
 
-    connection = rq_queues["default"].connection
-    connection.delete("terminbuch:cron:leader")
-    port = free_port()
-    process = launch(app, TEST_REDIS_URL, port)
-    try:
+    connection = launcher_redis
+    with launched(app, launcher_redis_url(), tmp_path) as (process, port, log_path):
         assert wait_for(lambda: serves(port)), "the web server did not come up"
         assert wait_for(lambda: len(Worker.all(connection=connection)) == 1), "no worker registered"
         # fully started: RQ installs its SIGTERM handler (warm shutdown, deregistration) only after
@@ -64,21 +106,17 @@ def test_with_redis_the_worker_and_cron_start_and_stop_with_the_web_server(app, 
         assert wait_for(lambda: len(CronScheduler.all(connection)) == 1), "no cron process registered"
         worker = Worker.all(connection=connection)[0]
         assert {queue.name for queue in worker.queues} == {"default", "notifications", "exports", "geocoding"}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=60)[0]
+        assert stop(process) == 0
+        assert wait_for(lambda: not Worker.all(connection=connection) and not CronScheduler.all(connection), 30), \
+            "the worker or cron outlived the web server"
+        output = log_path.read_text()
     assert "RQ-Worker und Zeitplan (cron) laufen neben dem Webserver" in output
-    assert wait_for(lambda: not Worker.all(connection=connection) and not CronScheduler.all(connection), 30), \
-        "the worker or cron outlived the web server"
 
 
-def test_without_redis_one_log_line_says_jobs_run_in_the_web_process(app):
-    port = free_port()
-    process = launch(app, "none", port)
-    try:
+def test_without_redis_one_log_line_says_jobs_run_in_the_web_process(app, tmp_path):
+    with launched(app, "none", tmp_path) as (process, port, log_path):
         assert wait_for(lambda: serves(port)), "the web server did not come up"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0]
+        assert stop(process) == 0
+        output = log_path.read_text()
     lines = [line for line in output.splitlines() if "Redis" in line]
     assert len(lines) == 1 and "Aufträge laufen im Webprozess" in lines[0], lines
