@@ -21,6 +21,7 @@ import sqlite3
 import struct
 import subprocess
 import tempfile
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -191,17 +192,17 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
 
 
+def _copy_sqlite(source: Path, target: Path, *, into_empty: bool = False) -> None:
+    """Copy the database `source` (opened read-only) into `target` with SQLite's online backup API."""
+    with closing(_connect_readonly(source)) as src, closing(sqlite3.connect(target)) as dst:
+        if into_empty:
+            _refuse_non_empty(dst.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+        src.backup(dst)
+
+
 def _sqlite_backup(source: Path, target: Path) -> None:
     try:
-        src = _connect_readonly(source)
-        try:
-            dst = sqlite3.connect(target)
-            try:
-                src.backup(dst)
-            finally:
-                dst.close()
-        finally:
-            src.close()
+        _copy_sqlite(source, target)
     except sqlite3.Error as exc:
         raise BackupError(_("Die SQLite-Datenbank konnte nicht gesichert werden: %(error)s", error=exc)) from exc
     _check_sqlite_file(target)
@@ -291,16 +292,7 @@ def _restore_sqlite(path: Path, url: URL) -> None:
     if not target.parent.is_dir():
         raise BackupError(_("Der Ordner %(folder)s der Zieldatenbank existiert nicht.", folder=target.parent))
     try:
-        src = _connect_readonly(path)
-        try:
-            dst = sqlite3.connect(target)
-            try:
-                _refuse_non_empty(dst.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
-                src.backup(dst)
-            finally:
-                dst.close()
-        finally:
-            src.close()
+        _copy_sqlite(path, target, into_empty=True)
     except sqlite3.Error as exc:
         raise BackupError(_("Die Sicherung konnte nicht zurückgespielt werden: %(error)s", error=exc)) from exc
 

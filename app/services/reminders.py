@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, exists, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.jobs.queue import enqueue_after_commit
 from app.models import Booking, BookingReminder, Customer, NotificationLog, Service, Setting
@@ -84,7 +84,8 @@ def dispatch_due_reminders(session: Session, now: datetime | None = None) -> int
             session.commit()
             return queued
         ids = [booking_id for booking_id, _start in claims]
-        bookings = {booking.id: booking for booking in session.scalars(select(Booking).where(Booking.id.in_(ids)))}
+        bookings = {booking.id: booking for booking in session.scalars(
+            select(Booking).where(Booking.id.in_(ids)).options(selectinload(Booking.customer)))}  # no N+1
         entries: dict[int, NotificationLog] = {}
         for booking_id, _start in claims:
             booking = bookings[booking_id]

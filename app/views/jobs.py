@@ -92,24 +92,35 @@ class JobMonitorView(BaseView):
     def _back(self):
         return redirect(url_for(f"{self.endpoint}.index"))
 
-    @expose("/retry/", methods=["POST"])
-    @has_access
-    def retry(self):
+    def _failed_job_form(self):
+        """(connection, job id, None) for a retry/delete form, or (None, None, the page to answer):
+        no Redis → the page; no job chosen → the page with the German reason."""
         job_id = self._job_id()
         connection = redis_connection()
         if connection is None:
-            return self.render_monitor()
+            return None, None, self.render_monitor()
         if job_id is None:
-            return self.render_monitor(error=_("Bitte einen fehlgeschlagenen Auftrag wählen."))
+            return None, None, self.render_monitor(error=_("Bitte einen fehlgeschlagenen Auftrag wählen."))
+        return connection, job_id, None
+
+    def _not_failed(self, job_id: str):
+        flash(_("Der Auftrag %(id)s ist kein fehlgeschlagener Auftrag (mehr).", id=job_id), "warning")
+        return self._back()
+
+    @expose("/retry/", methods=["POST"])
+    @has_access
+    def retry(self):
+        connection, job_id, answer = self._failed_job_form()
+        if answer is not None:
+            return answer
         try:
             job = monitor.retry_failed(connection, job_id)
         except RedisError:
             return self.render_monitor()
         if job is None:
-            flash(_("Der Auftrag %(id)s ist kein fehlgeschlagener Auftrag (mehr).", id=job_id), "warning")
-        else:
-            flash(_("Auftrag %(id)s wird erneut versucht (Warteschlange %(queue)s).", id=job_id, queue=job.origin),
-                  "success")
+            return self._not_failed(job_id)
+        flash(_("Auftrag %(id)s wird erneut versucht (Warteschlange %(queue)s).", id=job_id, queue=job.origin),
+              "success")
         return self._back()
 
     @expose("/retry-all/", methods=["POST"])
@@ -136,25 +147,20 @@ class JobMonitorView(BaseView):
     @has_access
     def delete(self):
         """Without `confirm=1`: the confirmation page (nothing deleted); with it: delete."""
-        job_id = self._job_id()
-        connection = redis_connection()
-        if connection is None:
-            return self.render_monitor()
-        if job_id is None:
-            return self.render_monitor(error=_("Bitte einen fehlgeschlagenen Auftrag wählen."))
+        connection, job_id, answer = self._failed_job_form()
+        if answer is not None:
+            return answer
         try:
             job = monitor.failed_job(connection, job_id)
             if job is None:
-                flash(_("Der Auftrag %(id)s ist kein fehlgeschlagener Auftrag (mehr).", id=job_id), "warning")
-                return self._back()
+                return self._not_failed(job_id)
             if request.form.get("confirm") != "1":
                 return self.render_template("terminbuch/job_monitor_delete.html", job=monitor.job_info(job),
                                             fmt_time=fmt_time)
             deleted = monitor.delete_failed(connection, job_id)
         except RedisError:
             return self.render_monitor()
-        if deleted:
-            flash(_("Auftrag %(id)s gelöscht.", id=job_id), "success")
-        else:
-            flash(_("Der Auftrag %(id)s ist kein fehlgeschlagener Auftrag (mehr).", id=job_id), "warning")
+        if not deleted:
+            return self._not_failed(job_id)
+        flash(_("Auftrag %(id)s gelöscht.", id=job_id), "success")
         return self._back()
